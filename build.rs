@@ -1,0 +1,15 @@
+//! Compiles `proto/message.proto` into tonic clients and servers.
+//!
+//! The .proto is parsed by `protox` (pure Rust) rather than by a `protoc`
+//! binary, so the crate builds on Windows, Linux and macOS without a system
+//! protobuf compiler.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(["message.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS FriendRequest;
+DROP TABLE IF EXISTS UserProfile;
+DROP TABLE IF EXISTS Authentication;

@@ -1,0 +1,126 @@
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use tonic::transport::Channel;
+
+use super::{Restart, Restarts, StartError};
+use crate::config::Settings;
+use crate::grpc::lazy_channel;
+use crate::grpc::proto::RegisterToBalancer;
+use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
+use crate::status::Status;
+
+/// Owns the balance service's channel.
+pub struct BalanceActor {
+    settings: Arc<Settings>,
+    restarts: Arc<Restarts>,
+    balancer: BalancerServiceClient<Channel>,
+}
+
+/// Where a user is to connect, as the balance service chose it.
+pub struct ChatServerLease {
+    pub host: String,
+    pub port: String,
+    /// A credential for the chat server: never printed.
+    pub token: String,
+}
+
+impl std::fmt::Debug for ChatServerLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatServerLease")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("token", &"[REDACTED]")
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BalanceError {
+    #[error("balance service unreachable: {0}")]
+    Unreachable(tonic::Status),
+    #[error("balance service answered {0:?}")]
+    Refused(Status),
+    #[error("balance service answered unknown error {0}")]
+    Foreign(i32),
+}
+
+impl BalanceError {
+    pub fn status(&self) -> Status {
+        match self {
+            BalanceError::Unreachable(_) | BalanceError::Foreign(_) => Status::GrpcError,
+            BalanceError::Refused(status) => *status,
+        }
+    }
+}
+
+impl BalanceActor {
+    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+        let balancer = Self::build(&settings)?;
+        Ok(Self {
+            settings,
+            restarts,
+            balancer,
+        })
+    }
+
+    fn build(settings: &Settings) -> Result<BalancerServiceClient<Channel>, StartError> {
+        let channel = lazy_channel(settings.balance.uri(), &settings.grpc)?;
+        Ok(BalancerServiceClient::new(channel))
+    }
+}
+
+impl Actor for BalanceActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for BalanceActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarts.record();
+        match Self::build(&self.settings) {
+            Ok(balancer) => {
+                self.balancer = balancer;
+                log::warn!("balance actor restarted with a new channel");
+            }
+            Err(error) => log::error!("balance actor restarted, keeping its channel: {error}"),
+        }
+    }
+}
+
+impl Handler<Restart> for BalanceActor {
+    type Result = ();
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}
+
+/// Asks for the least-loaded chat server and the user's token there.
+#[derive(Message)]
+#[rtype(result = "Result<ChatServerLease, BalanceError>")]
+pub struct AllocateChatServer {
+    pub uuid: i32,
+}
+
+impl Handler<AllocateChatServer> for BalanceActor {
+    type Result = ResponseFuture<Result<ChatServerLease, BalanceError>>;
+
+    fn handle(&mut self, message: AllocateChatServer, _: &mut Context<Self>) -> Self::Result {
+        let mut client = self.balancer.clone();
+        Box::pin(async move {
+            let reply = client
+                .add_new_user_to_server(RegisterToBalancer { uuid: message.uuid })
+                .await
+                .map_err(BalanceError::Unreachable)?
+                .into_inner();
+            match Status::from_code(reply.error) {
+                Some(Status::Success) => Ok(ChatServerLease {
+                    host: reply.host,
+                    port: reply.port,
+                    token: reply.token,
+                }),
+                Some(status) => Err(BalanceError::Refused(status)),
+                None => Err(BalanceError::Foreign(reply.error)),
+            }
+        })
+    }
+}

@@ -1,0 +1,161 @@
+use std::sync::Arc;
+
+use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use tonic::transport::Channel;
+
+use super::{Restart, Restarts, StartError};
+use crate::config::Settings;
+use crate::domain::{Email, VerificationCode};
+use crate::grpc::lazy_channel;
+use crate::grpc::proto::GetVerificationRequest;
+use crate::grpc::proto::verification_service_client::VerificationServiceClient;
+use crate::kv::codes::{self, ClaimedCode};
+use crate::kv::{self, RedisPool, StoreError, keys};
+use crate::status::Status;
+
+/// Owns the verification service's channel and the Redis pool.
+pub struct CaptchaActor {
+    settings: Arc<Settings>,
+    restarts: Arc<Restarts>,
+    verification: VerificationServiceClient<Channel>,
+    redis: RedisPool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptchaError {
+    #[error("no matching verification code")]
+    CodeNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("verification service unreachable: {0}")]
+    Unreachable(tonic::Status),
+    #[error("verification service answered error {0}")]
+    Refused(i32),
+}
+
+impl CaptchaError {
+    pub fn status(&self) -> Status {
+        match self {
+            CaptchaError::CodeNotFound => Status::RedisCaptchaNotFound,
+            CaptchaError::Store(_) => Status::RedisUnknownError,
+            CaptchaError::Unreachable(_) => Status::GrpcError,
+            // The original service: 1 = its Redis failed, 2 = anything else.
+            CaptchaError::Refused(1) => Status::RedisUnknownError,
+            CaptchaError::Refused(_) => Status::GrpcError,
+        }
+    }
+}
+
+impl CaptchaActor {
+    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+        let (verification, redis) = Self::build(&settings)?;
+        Ok(Self {
+            settings,
+            restarts,
+            verification,
+            redis,
+        })
+    }
+
+    fn build(
+        settings: &Settings,
+    ) -> Result<(VerificationServiceClient<Channel>, RedisPool), StartError> {
+        let channel = lazy_channel(settings.verification.uri(), &settings.grpc)?;
+        Ok((
+            VerificationServiceClient::new(channel),
+            kv::build_pool(&settings.redis)?,
+        ))
+    }
+}
+
+impl Actor for CaptchaActor {
+    type Context = Context<Self>;
+}
+
+impl Supervised for CaptchaActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.restarts.record();
+        match Self::build(&self.settings) {
+            Ok((verification, redis)) => {
+                self.verification = verification;
+                self.redis = redis;
+                log::warn!("captcha actor restarted with a new channel and Redis pool");
+            }
+            Err(error) => log::error!("captcha actor restarted, keeping its resources: {error}"),
+        }
+    }
+}
+
+impl Handler<Restart> for CaptchaActor {
+    type Result = ();
+    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
+        actix::ActorContext::stop(ctx);
+    }
+}
+
+/// Asks the verification service to issue and mail a code for `email`.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct IssueCode {
+    pub email: Email,
+}
+
+impl Handler<IssueCode> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, message: IssueCode, _: &mut Context<Self>) -> Self::Result {
+        let mut client = self.verification.clone();
+        Box::pin(async move {
+            let request = GetVerificationRequest {
+                email: message.email.into_string(),
+            };
+            let reply = client
+                .get_verification_code(request)
+                .await
+                .map_err(CaptchaError::Unreachable)?
+                .into_inner();
+            match reply.error {
+                0 => Ok(()),
+                code => Err(CaptchaError::Refused(code)),
+            }
+        })
+    }
+}
+
+/// Takes the code of `email` away if it equals `code` (single use).
+#[derive(Message)]
+#[rtype(result = "Result<ClaimedCode, CaptchaError>")]
+pub struct ClaimCode {
+    pub email: Email,
+    pub code: VerificationCode,
+}
+
+impl Handler<ClaimCode> for CaptchaActor {
+    type Result = ResponseFuture<Result<ClaimedCode, CaptchaError>>;
+
+    fn handle(&mut self, message: ClaimCode, _: &mut Context<Self>) -> Self::Result {
+        let redis = self.redis.clone();
+        let limit = self.settings.redis.timeout();
+        let key = keys::verification_code(&self.settings.redis.key_prefix, message.email.as_str());
+        Box::pin(async move {
+            codes::claim(&redis, limit, key, message.code.expose())
+                .await?
+                .ok_or(CaptchaError::CodeNotFound)
+        })
+    }
+}
+
+/// Gives back a claimed code whose registration or reset failed.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct RestoreCode(pub ClaimedCode);
+
+impl Handler<RestoreCode> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, RestoreCode(claimed): RestoreCode, _: &mut Context<Self>) -> Self::Result {
+        let redis = self.redis.clone();
+        let limit = self.settings.redis.timeout();
+        Box::pin(async move { Ok(codes::restore(&redis, limit, claimed).await?) })
+    }
+}

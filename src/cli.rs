@@ -1,0 +1,25 @@
+//! The command line: `gateway-server [--config PATH] [serve|migrate]`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "gateway-server", version, about)]
+pub struct Cli {
+    /// Settings file; without it `Settings.toml` in the working directory is
+    /// read when present. GATEWAY_<SECTION>__<KEY> variables override both.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Run the HTTP gateway (the default).
+    Serve,
+    /// Create the configured database if missing, apply pending migrations, exit.
+    Migrate,
+}

@@ -1,0 +1,330 @@
+//! Settings: built-in defaults, then `Settings.toml` (or `--config PATH`),
+//! then `GATEWAY_<SECTION>__<KEY>` environment variables, later ones winning.
+//!
+//! Passwords are [`SecretString`]s, so neither `Debug` nor a log line can
+//! show them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+
+/// The file read when `--config` is not given. Its absence is fine.
+pub const DEFAULT_CONFIG_FILE: &str = "Settings.toml";
+/// Environment variables with this prefix override the file.
+pub const ENV_PREFIX: &str = "GATEWAY_";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub verification: VerificationSettings,
+    pub balance: BalanceSettings,
+    pub grpc: GrpcSettings,
+    pub mysql: MysqlSettings,
+    pub redis: RedisSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    pub host: String,
+    /// 0 asks the OS for a free port (tests use it).
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Larger request bodies are refused before they are read whole.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8080,
+            workers: 0,
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Where the verification service (`message.VerificationService`) listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct VerificationSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for VerificationSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 65500,
+        }
+    }
+}
+
+impl VerificationSettings {
+    pub fn uri(&self) -> String {
+        peer_uri(&self.host, self.port)
+    }
+}
+
+/// Where the balance service (`message.BalancerService`) listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BalanceSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Default for BalanceSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 59900,
+        }
+    }
+}
+
+impl BalanceSettings {
+    pub fn uri(&self) -> String {
+        peer_uri(&self.host, self.port)
+    }
+}
+
+fn peer_uri(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("http://[{host}]:{port}")
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct GrpcSettings {
+    /// Deadline of one call, connection set-up included.
+    pub timeout_ms: u64,
+    /// Bound on establishing the TCP/HTTP2 connection to a peer.
+    pub connect_timeout_ms: u64,
+}
+
+impl GrpcSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+impl Default for GrpcSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 2000,
+            connect_timeout_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MysqlSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    #[serde(deserialize_with = "secret_from_scalar")]
+    pub password: SecretString,
+    pub database: String,
+    pub pool_size: u32,
+    /// Apply pending migrations when `serve` starts.
+    pub run_migrations: bool,
+    pub connect_timeout_ms: u64,
+    /// How long a request waits for a free pooled connection.
+    pub checkout_timeout_ms: u64,
+}
+
+impl Default for MysqlSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 3306,
+            username: "root".into(),
+            password: SecretString::default(),
+            database: "chatting".into(),
+            pool_size: 16,
+            run_migrations: true,
+            connect_timeout_ms: 3000,
+            checkout_timeout_ms: 3000,
+        }
+    }
+}
+
+impl MysqlSettings {
+    /// URL of the configured database, credentials percent-encoded. It holds
+    /// the password: hand it to the driver, never to a log.
+    pub fn database_url(&self) -> SecretString {
+        self.url(Some(&self.database))
+    }
+
+    /// URL of the server without a default database (to create it).
+    pub fn server_url(&self) -> SecretString {
+        self.url(None)
+    }
+
+    fn url(&self, database: Option<&str>) -> SecretString {
+        use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+        let user = utf8_percent_encode(&self.username, NON_ALPHANUMERIC);
+        let password = self.password.expose_secret();
+        let credentials = if password.is_empty() {
+            user.to_string()
+        } else {
+            format!("{user}:{}", utf8_percent_encode(password, NON_ALPHANUMERIC))
+        };
+        let host = &self.host;
+        let port = self.port;
+        let database = database.unwrap_or_default();
+        format!("mysql://{credentials}@{host}:{port}/{database}").into()
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn checkout_timeout(&self) -> Duration {
+        Duration::from_millis(self.checkout_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedisSettings {
+    pub host: String,
+    pub port: u16,
+    /// Empty means the server has no `requirepass`.
+    #[serde(deserialize_with = "secret_from_scalar")]
+    pub password: SecretString,
+    /// Logical database index.
+    pub db: i64,
+    pub pool_size: u32,
+    /// Prepended to every key the gateway reads or writes. Default empty, as
+    /// the original verification service stores codes at the bare e-mail.
+    pub key_prefix: String,
+    /// Bound on one Redis command, pool checkout included.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            password: SecretString::default(),
+            db: 0,
+            pool_size: 16,
+            key_prefix: String::new(),
+            timeout_ms: 2000,
+        }
+    }
+}
+
+impl RedisSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SecuritySettings {
+    /// Threads that hash and verify passwords; 0 means one per CPU core.
+    /// Bounds how much CPU a login flood can take from other requests.
+    pub hash_threads: usize,
+}
+
+/// Settings that cannot be loaded or make no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration is invalid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Figment(#[from] Box<figment::Error>),
+}
+
+impl Settings {
+    /// Loads the settings. `path` is `--config`: when given, the file must
+    /// exist; when not, `Settings.toml` is read if present.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let file = match path {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError::MissingFile(path.to_path_buf()));
+            }
+            Some(path) => path,
+            None => Path::new(DEFAULT_CONFIG_FILE),
+        };
+        let settings: Settings = Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: &str| Err(ConfigError::Invalid(message.into()));
+        if !is_identifier(&self.mysql.database) {
+            return invalid("mysql.database must be 1-64 characters of A-Z, a-z, 0-9, _ or $");
+        }
+        if self.mysql.pool_size == 0 || self.redis.pool_size == 0 {
+            return invalid("mysql.pool_size and redis.pool_size must be at least 1");
+        }
+        if self.grpc.timeout_ms == 0 || self.redis.timeout_ms == 0 {
+            return invalid("grpc.timeout_ms and redis.timeout_ms must be at least 1");
+        }
+        if self.http.max_body_bytes == 0 {
+            return invalid("http.max_body_bytes must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Database names end up inside `CREATE DATABASE`, where they cannot be bound
+/// as parameters: allow only plain identifiers.
+fn is_identifier(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}
+
+/// Environment values such as `GATEWAY_REDIS__PASSWORD=123456` arrive as
+/// numbers; a password is whatever was written, so accept any scalar.
+fn secret_from_scalar<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<SecretString, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Signed(i64),
+        Unsigned(u64),
+        Float(f64),
+        Flag(bool),
+    }
+    Ok(match Scalar::deserialize(deserializer)? {
+        Scalar::Text(text) => text,
+        Scalar::Signed(n) => n.to_string(),
+        Scalar::Unsigned(n) => n.to_string(),
+        Scalar::Float(n) => n.to_string(),
+        Scalar::Flag(b) => b.to_string(),
+    }
+    .into())
+}

@@ -1,0 +1,31 @@
+//! Rows of the `chatting` tables, split by use as in Lemmy: what is read
+//! (`Queryable`) and what is written (`Insertable`).
+
+use diesel::prelude::*;
+
+use super::schema::{authentication, user_profile};
+
+/// What login needs of an account.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = authentication)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct Credentials {
+    pub uuid: i32,
+    /// An argon2 PHC string, or the plaintext of a row the old gateway wrote.
+    pub password: String,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = authentication)]
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = user_profile)]
+pub struct NewProfile<'a> {
+    pub uuid: i32,
+    pub nickname: &'a str,
+}

@@ -1,0 +1,54 @@
+use diesel::ConnectionError;
+use diesel_async::AsyncConnection;
+use diesel_async::AsyncMysqlConnection;
+use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use futures_util::FutureExt;
+use secrecy::ExposeSecret;
+
+use crate::config::MysqlSettings;
+
+pub type DbPool = Pool<AsyncMysqlConnection>;
+
+/// Opens one connection, bounded by `mysql.connect_timeout_ms` (an
+/// unreachable host would otherwise wait for the OS's TCP timeout).
+pub async fn connect(
+    url: &str,
+    settings: &MysqlSettings,
+) -> Result<AsyncMysqlConnection, ConnectionError> {
+    let limit = settings.connect_timeout();
+    tokio::time::timeout(limit, AsyncMysqlConnection::establish(url))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ConnectionError::BadConnection(format!(
+                "no connection to MySQL at {}:{} within {limit:?}",
+                settings.host, settings.port
+            )))
+        })
+}
+
+/// Builds the pool without connecting, so the gateway starts while MySQL is
+/// down; each checkout waits at most `mysql.checkout_timeout_ms`.
+pub fn build_pool(settings: &MysqlSettings) -> DbPool {
+    let mut config = ManagerConfig::<AsyncMysqlConnection>::default();
+    // `Fast` checks only for a left-over transaction; `Verified` would add a
+    // `SELECT 1` round trip to every checkout. A dead connection fails its
+    // query instead, is marked broken and is dropped by the pool.
+    config.recycling_method = RecyclingMethod::Fast;
+    let connect_settings = settings.clone();
+    config.custom_setup = Box::new(move |url| {
+        let settings = connect_settings.clone();
+        let url = url.to_owned();
+        async move { connect(&url, &settings).await }.boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<AsyncMysqlConnection>::new_with_config(
+        settings.database_url().expose_secret(),
+        config,
+    );
+    Pool::builder()
+        .max_size(settings.pool_size)
+        .connection_timeout(settings.checkout_timeout())
+        .build_unchecked(manager)
+}

@@ -1,0 +1,11 @@
+//! The HTTP face of the gateway (PROTOCOL.md §1): routes, the JSON shapes of
+//! requests and answers, and the mapping of every failure to a status code.
+
+mod error;
+mod reply;
+mod request;
+mod routes;
+
+pub use error::ApiError;
+pub use reply::Reply;
+pub use routes::configure;

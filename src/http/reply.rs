@@ -1,0 +1,80 @@
+//! The one JSON shape every answer of the five endpoints has: `error` plus
+//! whichever fields the endpoint returns. `uuid` and `port` are strings,
+//! because the old client reads them with `toString()`.
+
+use actix_web::body::BoxBody;
+use actix_web::{HttpRequest, HttpResponse, Responder};
+use serde::Serialize;
+
+use crate::status::Status;
+
+#[derive(Debug, Serialize)]
+pub struct Reply {
+    pub error: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Reply {
+    pub fn with_status(error: Status) -> Reply {
+        Reply {
+            error,
+            username: None,
+            email: None,
+            uuid: None,
+            host: None,
+            port: None,
+            token: None,
+        }
+    }
+
+    pub fn success() -> Reply {
+        Reply::with_status(Status::Success)
+    }
+
+    pub fn username(mut self, username: impl Into<String>) -> Reply {
+        self.username = Some(username.into());
+        self
+    }
+
+    pub fn email(mut self, email: impl Into<String>) -> Reply {
+        self.email = Some(email.into());
+        self
+    }
+
+    pub fn uuid(mut self, uuid: i32) -> Reply {
+        self.uuid = Some(uuid.to_string());
+        self
+    }
+
+    pub fn chat_server(mut self, host: String, port: String, token: String) -> Reply {
+        self.host = Some(host);
+        self.port = Some(port);
+        self.token = Some(token);
+        self
+    }
+
+    pub fn into_response(self) -> HttpResponse {
+        // Application errors travel as 200 + `error`: the desktop client
+        // treats any other status as a network failure.
+        HttpResponse::Ok().json(self)
+    }
+}
+
+impl Responder for Reply {
+    type Body = BoxBody;
+
+    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
+        self.into_response()
+    }
+}

@@ -1,0 +1,121 @@
+//! The JSON bodies of the five endpoints. Fields are plain strings here;
+//! `parse()` turns them into domain values. Unknown fields are ignored.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::ApiError;
+use crate::domain::{Email, Password, Username, VerificationCode};
+
+/// Decodes a body whatever its Content-Type (`application/json`, `text/json`
+/// or none, as old clients send). Not JSON, not an object, a missing or
+/// mistyped field: status 1.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| ApiError::Malformed(error.to_string()))
+}
+
+#[derive(Deserialize)]
+pub struct VerificationRequest {
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+pub struct RegistrationRequest {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    /// `cpatcha` is the historical spelling; `captcha` is accepted too.
+    #[serde(alias = "captcha")]
+    pub cpatcha: String,
+}
+
+#[derive(Deserialize)]
+pub struct AccountRequest {
+    pub username: String,
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+pub struct ResetRequest {
+    pub username: String,
+    pub email: String,
+    pub password: String,
+    #[serde(alias = "captcha")]
+    pub cpatcha: String,
+}
+
+#[derive(Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+pub struct Registration {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub code: VerificationCode,
+}
+
+impl RegistrationRequest {
+    pub fn parse(self) -> Result<Registration, ApiError> {
+        Ok(Registration {
+            username: Username::parse(&self.username)?,
+            email: Email::parse(&self.email)?,
+            password: Password::parse(self.password)?,
+            code: VerificationCode::parse(self.cpatcha)?,
+        })
+    }
+}
+
+impl ResetRequest {
+    pub fn parse(self) -> Result<Registration, ApiError> {
+        RegistrationRequest {
+            username: self.username,
+            password: self.password,
+            email: self.email,
+            cpatcha: self.cpatcha,
+        }
+        .parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Status;
+
+    #[test]
+    fn malformed_bodies_are_status_1() {
+        for body in [
+            &b"not json"[..],
+            b"[1,2]",
+            b"\"text\"",
+            b"{}",
+            b"{\"email\": 5}",
+            b"{\"email\": null}",
+            b"",
+        ] {
+            let error = decode::<VerificationRequest>(body).err().unwrap();
+            assert_eq!(error.status(), Status::JsonParseError, "{body:?}");
+        }
+    }
+
+    #[test]
+    fn both_spellings_of_the_code_field_are_accepted() {
+        for field in ["cpatcha", "captcha"] {
+            let body = format!(r#"{{"username":"u","password":"p","email":"e","{field}":"1234"}}"#);
+            let request: RegistrationRequest = decode(body.as_bytes()).unwrap();
+            assert_eq!(request.cpatcha, "1234");
+        }
+    }
+
+    #[test]
+    fn unacceptable_values_are_status_25() {
+        let request: RegistrationRequest =
+            decode(br#"{"username":"u","password":"short","email":"a@b.co","cpatcha":"1"}"#)
+                .unwrap();
+        let error = request.parse().err().unwrap();
+        assert_eq!(error.status(), Status::InputInvalid);
+    }
+}

@@ -1,0 +1,34 @@
+//! The five endpoints (POST only; other methods on them answer 405) and a
+//! plain-text 404 for everything else.
+
+mod account;
+mod login;
+mod registration;
+mod verification;
+
+use actix_web::{HttpResponse, web};
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/get_verification",
+            web::post().to(verification::get_verification),
+        )
+        .route(
+            "/post_registration",
+            web::post().to(registration::post_registration),
+        )
+        .route(
+            "/check_accountexists",
+            web::post().to(account::check_account_exists),
+        )
+        .route("/reset_password", web::post().to(account::reset_password))
+        .route("/trylogin_server", web::post().to(login::try_login_server))
+        .default_service(web::to(not_found));
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("not found\n")
+}

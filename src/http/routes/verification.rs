@@ -1,0 +1,21 @@
+use actix_web::web::{Bytes, Data};
+
+use crate::actors::Actors;
+use crate::actors::captcha::IssueCode;
+use crate::domain::Email;
+use crate::http::request::{VerificationRequest, decode};
+use crate::http::{ApiError, Reply};
+
+/// `/get_verification`: has the verification service mail a code.
+pub async fn get_verification(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+    let request: VerificationRequest = decode(&body)?;
+    let email = Email::parse(&request.email)?;
+    actors
+        .captcha
+        .send(IssueCode {
+            email: email.clone(),
+        })
+        .await
+        .map_err(ApiError::captcha_gone)??;
+    Ok(Reply::success().email(email.into_string()))
+}

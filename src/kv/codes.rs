@@ -1,0 +1,85 @@
+//! Single use of verification codes. A registration or reset *claims* the
+//! code (compare and delete in one step, so two requests cannot both use it)
+//! and *restores* it when the work it authorised failed, so a user whose
+//! registration hit a taken name or a database outage can retry with the same
+//! code until it expires.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::Script;
+
+use super::{RedisPool, StoreError, with_connection};
+
+/// Returns the remaining lifetime in milliseconds (-1: none) when the stored
+/// code equals ARGV[1] and deletes it; returns false otherwise.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local stored = redis.call('GET', KEYS[1])
+        if stored == false or stored ~= ARGV[1] then return false end
+        local ttl = redis.call('PTTL', KEYS[1])
+        redis.call('DEL', KEYS[1])
+        return ttl
+        ",
+    )
+});
+
+/// What a successful claim took away, to put back if the work fails.
+#[derive(Debug)]
+pub struct ClaimedCode {
+    key: String,
+    // Kept only to restore it; never logged (see the Debug of the handler's types).
+    value: secrecy::SecretString,
+    remaining: Option<Duration>,
+}
+
+/// Claims the code stored at `key` if it equals `code`. `Ok(None)`: no such
+/// code (missing, expired or different).
+pub async fn claim(
+    pool: &RedisPool,
+    limit: Duration,
+    key: String,
+    code: &str,
+) -> Result<Option<ClaimedCode>, StoreError> {
+    let script_key = key.clone();
+    let remaining: Option<i64> = with_connection(pool, limit, |mut connection| async move {
+        CLAIM
+            .key(script_key)
+            .arg(code)
+            .invoke_async(&mut connection)
+            .await
+    })
+    .await?;
+    Ok(remaining.map(|millis| ClaimedCode {
+        key,
+        value: code.to_owned().into(),
+        remaining: u64::try_from(millis).ok().map(Duration::from_millis),
+    }))
+}
+
+/// Puts a claimed code back with the lifetime it had left, unless a new code
+/// was issued for the address in the meantime (NX).
+pub async fn restore(
+    pool: &RedisPool,
+    limit: Duration,
+    claimed: ClaimedCode,
+) -> Result<(), StoreError> {
+    use secrecy::ExposeSecret;
+    with_connection(pool, limit, |mut connection| async move {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(&claimed.key)
+            .arg(claimed.value.expose_secret())
+            .arg("NX");
+        match claimed.remaining {
+            Some(remaining) if remaining.is_zero() => return Ok(()),
+            Some(remaining) => {
+                command.arg("PX").arg(remaining.as_millis() as u64);
+            }
+            None => {}
+        }
+        command.query_async::<()>(&mut connection).await
+    })
+    .await
+}

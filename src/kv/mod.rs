@@ -1,0 +1,73 @@
+//! Redis, shared with the verification service, the balance service and the
+//! chat servers: the pool, the key names (PROTOCOL.md §4), and the scripts
+//! that keep multi-step operations atomic.
+
+pub mod codes;
+pub mod keys;
+
+use std::future::Future;
+use std::time::Duration;
+
+use bb8::Pool;
+use bb8_redis::RedisConnectionManager;
+use redis::aio::MultiplexedConnection;
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError};
+use secrecy::ExposeSecret;
+
+use crate::config::RedisSettings;
+
+pub type RedisPool = Pool<RedisConnectionManager>;
+
+/// Why a Redis operation did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("redis did not answer within {0:?}")]
+    TimedOut(Duration),
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+}
+
+/// Builds the pool without connecting: the gateway starts while Redis is
+/// down, and each request finds out for itself within `redis.timeout_ms`.
+pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
+    let mut redis = RedisConnectionInfo::default().set_db(settings.db);
+    let password = settings.password.expose_secret();
+    if !password.is_empty() {
+        redis = redis.set_password(password);
+    }
+    let info = ConnectionAddr::Tcp(settings.host.clone(), settings.port)
+        .into_connection_info()?
+        .set_redis_settings(redis);
+    let manager = RedisConnectionManager::new(info)?;
+    Ok(Pool::builder()
+        .max_size(settings.pool_size)
+        .connection_timeout(settings.timeout())
+        // A multiplexed connection notices a dead socket on its next command;
+        // a PING on every checkout would double the round trips for nothing.
+        .test_on_check_out(false)
+        .build_unchecked(manager))
+}
+
+/// Runs `operation` on a pooled connection, the checkout and the command
+/// together bounded by `limit`, so a hung Redis cannot hang a request.
+pub async fn with_connection<T, F, Fut>(
+    pool: &RedisPool,
+    limit: Duration,
+    operation: F,
+) -> Result<T, StoreError>
+where
+    F: FnOnce(MultiplexedConnection) -> Fut,
+    Fut: Future<Output = Result<T, RedisError>>,
+{
+    let attempt = async {
+        let connection = match pool.get().await {
+            Ok(connection) => connection.clone(),
+            Err(bb8::RunError::User(error)) => return Err(StoreError::Redis(error)),
+            Err(bb8::RunError::TimedOut) => return Err(StoreError::TimedOut(limit)),
+        };
+        Ok(operation(connection).await?)
+    };
+    tokio::time::timeout(limit, attempt)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(limit)))
+}

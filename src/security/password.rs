@@ -1,0 +1,231 @@
+//! argon2id hashing on a bounded set of blocking threads.
+//!
+//! Hashing costs ~19 MiB and tens of milliseconds of CPU: it never runs on an
+//! async worker (it would stall every other request on that thread), and at
+//! most `security.hash_threads` hashes run at once, so a login flood cannot
+//! take all the CPU from cheap requests.
+
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use argon2::{Algorithm, Argon2, Params, Version};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::domain::Password;
+
+/// ASVS 6.5 / OWASP minimum for argon2id: 19 MiB, 2 passes, 1 lane.
+const MEMORY_KIB: u32 = 19 * 1024;
+const PASSES: u32 = 2;
+const LANES: u32 = 1;
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(MEMORY_KIB, PASSES, LANES, None).expect("constant argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("argon2: {0}")]
+    Argon2(String),
+    #[error("hashing task failed: {0}")]
+    Task(String),
+}
+
+/// Result of checking a password against what an account stores.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Mismatch,
+    /// The password is right. `rehash` holds a new PHC string to store when
+    /// the stored one is legacy plaintext or uses weaker parameters.
+    Match {
+        rehash: Option<String>,
+    },
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    /// Verified when an account does not exist, so that an unknown name
+    /// costs the same as a wrong password.
+    decoy: Arc<str>,
+}
+
+impl PasswordHasher {
+    /// `threads` = 0 means one per CPU core.
+    pub fn new(threads: usize) -> Result<Self, HashError> {
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(threads)),
+            decoy: hash_now("decoy password, never stored")?.into(),
+        })
+    }
+
+    /// A fresh PHC string (random salt) for `password`.
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        self.run(move || hash_now(password.expose())).await
+    }
+
+    /// Checks `password` against `stored` (`None`: no such account, which
+    /// costs the same work and always answers `Mismatch`).
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<Verdict, HashError> {
+        let decoy = Arc::clone(&self.decoy);
+        self.run(move || match stored {
+            Some(stored) => verify_now(password.expose(), &stored, &decoy),
+            None => spend_decoy(password.expose(), &decoy),
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|error| HashError::Task(error.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|error| HashError::Task(error.to_string()))?
+    }
+}
+
+fn hash_now(password: &str) -> Result<String, HashError> {
+    let hash: PasswordHash = argon2()
+        .hash_password(password.as_bytes())
+        .map_err(|error| HashError::Argon2(error.to_string()))?;
+    Ok(hash.to_string())
+}
+
+/// `Ok(true)` when `password` matches the PHC string `stored`.
+fn verify_phc(password: &str, stored: &PasswordHash) -> Result<bool, HashError> {
+    match argon2().verify_password(password.as_bytes(), stored) {
+        Ok(()) => Ok(true),
+        Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+        Err(error) => Err(HashError::Argon2(error.to_string())),
+    }
+}
+
+fn verify_now(password: &str, stored: &str, decoy: &str) -> Result<Verdict, HashError> {
+    match PasswordHash::new(stored) {
+        Ok(phc) if phc.algorithm.as_str().starts_with("argon2") => {
+            if !verify_phc(password, &phc)? {
+                return Ok(Verdict::Mismatch);
+            }
+            let rehash = if is_current(&phc) {
+                None
+            } else {
+                Some(hash_now(password)?)
+            };
+            Ok(Verdict::Match { rehash })
+        }
+        // A row written by the old gateway holds the plaintext. Compare in
+        // constant time, and spend the same argon2 work either way so the
+        // answer time does not tell legacy accounts apart.
+        _ => {
+            if bool::from(password.as_bytes().ct_eq(stored.as_bytes())) {
+                Ok(Verdict::Match {
+                    rehash: Some(hash_now(password)?),
+                })
+            } else {
+                spend_decoy(password, decoy)
+            }
+        }
+    }
+}
+
+/// The work of one verification, for a check that must fail anyway.
+fn spend_decoy(password: &str, decoy: &str) -> Result<Verdict, HashError> {
+    let decoy = PasswordHash::new(decoy).map_err(|error| HashError::Argon2(error.to_string()))?;
+    verify_phc(password, &decoy)?;
+    Ok(Verdict::Mismatch)
+}
+
+/// True when `phc` is argon2id with at least today's parameters.
+fn is_current(phc: &PasswordHash) -> bool {
+    let Ok(params) = Params::try_from(phc) else {
+        return false;
+    };
+    phc.algorithm.as_str() == "argon2id"
+        && params.m_cost() >= MEMORY_KIB
+        && params.t_cost() >= PASSES
+        && params.p_cost() >= LANES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn password(text: &str) -> Password {
+        Password::parse(text.into()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_hash_is_argon2id_with_asvs_parameters_and_verifies() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        let right = hasher
+            .verify(password("correct horse"), Some(hash.clone()))
+            .await;
+        assert_eq!(right.unwrap(), Verdict::Match { rehash: None });
+        let wrong = hasher.verify(password("wrong horse"), Some(hash)).await;
+        assert_eq!(wrong.unwrap(), Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn legacy_plaintext_matches_once_and_asks_for_a_rehash() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let verdict = hasher
+            .verify(password("Legacy123"), Some("Legacy123".into()))
+            .await
+            .unwrap();
+        let Verdict::Match { rehash: Some(new) } = verdict else {
+            panic!("expected a match with a rehash, got {verdict:?}");
+        };
+        assert!(new.starts_with("$argon2id$"));
+        let wrong = hasher
+            .verify(password("Legacy1234"), Some("Legacy123".into()))
+            .await;
+        assert_eq!(wrong.unwrap(), Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn weaker_parameters_ask_for_a_rehash() {
+        let weak = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        );
+        let stored: PasswordHash = weak.hash_password(b"old params").unwrap();
+        let hasher = PasswordHasher::new(1).unwrap();
+        let verdict = hasher
+            .verify(password("old params"), Some(stored.to_string()))
+            .await
+            .unwrap();
+        assert!(matches!(verdict, Verdict::Match { rehash: Some(_) }));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_never_matches() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let verdict = hasher
+            .verify(password("anything at all"), None)
+            .await
+            .unwrap();
+        assert_eq!(verdict, Verdict::Mismatch);
+    }
+}

@@ -1,0 +1,108 @@
+//! Builds the running gateway: settings → migrations → actors → HTTP server.
+//! The listener is bound before the server is built so tests can ask for
+//! port 0 and read the port the OS chose.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::Logger;
+use actix_web::{App, HttpServer, web};
+
+use crate::actors::{Actors, StartError};
+use crate::config::Settings;
+use crate::db::migrations::{MigrationError, prepare_database};
+use crate::http;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplicationError {
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    actors: Actors,
+}
+
+/// One access-log line per request: peer, method, path (never the query
+/// string, nor any body), status, size, duration.
+const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
+
+impl Application {
+    /// Must be called inside an actix system: the actors start on its
+    /// current arbiter.
+    pub async fn build(settings: Settings) -> Result<Application, ApplicationError> {
+        if settings.mysql.run_migrations {
+            let applied = prepare_database(&settings.mysql).await?;
+            log::info!("database ready, {} migration(s) applied", applied.len());
+        }
+        let address = format!("{}:{}", settings.http.host, settings.http.port);
+        let listener = TcpListener::bind(&address).map_err(|source| ApplicationError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| ApplicationError::Bind { address, source })?
+            .port();
+        let actors = Actors::start(&settings)?;
+        let server = serve(listener, &settings, actors.clone())?;
+        log::info!("gateway listening on {}:{port}", settings.http.host);
+        Ok(Application {
+            port,
+            server,
+            actors,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn actors(&self) -> &Actors {
+        &self.actors
+    }
+
+    /// Runs until the server is stopped (SIGINT/SIGTERM: graceful).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    settings: &Settings,
+    actors: Actors,
+) -> Result<Server, ApplicationError> {
+    let actors = web::Data::new(actors);
+    let body_limit = web::PayloadConfig::new(settings.http.max_body_bytes);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                Logger::new(ACCESS_LOG_FORMAT)
+                    .custom_request_replace("method", |request| request.method().to_string()),
+            )
+            .app_data(actors.clone())
+            .app_data(body_limit.clone())
+            .configure(http::configure)
+    });
+    if settings.http.workers > 0 {
+        server = server.workers(settings.http.workers);
+    }
+    let address = listener
+        .local_addr()
+        .map(|address| address.to_string())
+        .unwrap_or_default();
+    Ok(server
+        .listen(listener)
+        .map_err(|source| ApplicationError::Bind { address, source })?
+        .run())
+}
