@@ -11,6 +11,11 @@ use crate::domain::{Email, Password, Username, VerificationCode};
 /// or none, as old clients send). Not JSON, not an object, a missing or
 /// mistyped field: status 1.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    // serde would also fill a struct from a JSON array (`["a@b.co"]`); the
+    // protocol only has objects.
+    if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::Malformed("the body is not a JSON object".into()));
+    }
     serde_json::from_slice(body).map_err(|error| ApiError::Malformed(error.to_string()))
 }
 
@@ -94,6 +99,7 @@ mod tests {
             b"{}",
             b"{\"email\": 5}",
             b"{\"email\": null}",
+            b"[\"a@b.co\"]",
             b"",
         ] {
             let error = decode::<VerificationRequest>(body).err().unwrap();

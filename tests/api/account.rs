@@ -1,0 +1,147 @@
+//! `/check_accountexists` and `/reset_password`.
+
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+#[actix_web::test]
+async fn an_account_exists_only_with_its_own_name_and_address() {
+    let app = TestApp::spawn().await;
+    app.register("kim", "k@example.com", "Correct-Horse-7")
+        .await;
+    app.register("lee", "l@example.com", "Correct-Horse-7")
+        .await;
+
+    let found = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "kim", "email": " K@Example.com"}),
+        )
+        .await;
+    assert_eq!(
+        found,
+        json!({"error": 0, "username": "kim", "email": "k@example.com"})
+    );
+
+    for (username, email) in [
+        ("kim", "l@example.com"),
+        ("nobody", "k@example.com"),
+        ("x", "x@example.com"),
+    ] {
+        let answer = app
+            .call(
+                "/check_accountexists",
+                json!({"username": username, "email": email}),
+            )
+            .await;
+        assert_eq!(answer["error"], 12, "{username} {email}: {answer}");
+    }
+}
+
+#[actix_web::test]
+async fn check_refuses_malformed_and_invalid_input() {
+    let app = TestApp::spawn().await;
+    let missing = app
+        .call("/check_accountexists", json!({"username": "kim"}))
+        .await;
+    assert_eq!(missing["error"], 1);
+    let invalid = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "kim", "email": "nope"}),
+        )
+        .await;
+    assert_eq!(invalid["error"], 25);
+}
+
+fn reset(username: &str, email: &str, password: &str, code: &str) -> serde_json::Value {
+    json!({"username": username, "email": email, "password": password, "cpatcha": code})
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> i64 {
+    let answer = app
+        .call(
+            "/trylogin_server",
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    answer["error"].as_i64().unwrap()
+}
+
+#[actix_web::test]
+async fn a_reset_with_a_valid_code_changes_the_password() {
+    let app = TestApp::spawn().await;
+    app.register("mia", "m@example.com", "Old-Password-1").await;
+    let code = app.request_code("m@example.com").await;
+    let answer = app
+        .call(
+            "/reset_password",
+            reset("mia", "M@example.com", "New-Password-2", &code),
+        )
+        .await;
+    assert_eq!(answer, json!({"error": 0}));
+    assert_eq!(login(&app, "mia", "Old-Password-1").await, 13);
+    assert_eq!(login(&app, "mia", "New-Password-2").await, 0);
+    assert!(
+        app.stored_password("mia")
+            .await
+            .unwrap()
+            .starts_with("$argon2id$")
+    );
+    // Single use: the same code cannot reset again.
+    let again = app
+        .call(
+            "/reset_password",
+            reset("mia", "m@example.com", "Third-Password-3", &code),
+        )
+        .await;
+    assert_eq!(again["error"], 9, "{again}");
+}
+
+#[actix_web::test]
+async fn a_reset_needs_a_code() {
+    let app = TestApp::spawn().await;
+    app.register("ned", "n@example.com", "Old-Password-1").await;
+    // The old gateway's request shape, without a code: refused.
+    let without = app
+        .call(
+            "/reset_password",
+            json!({"username": "ned", "email": "n@example.com", "password": "Hijacked-Pw-9"}),
+        )
+        .await;
+    assert_eq!(without["error"], 1, "{without}");
+    let wrong = app
+        .call(
+            "/reset_password",
+            reset("ned", "n@example.com", "Hijacked-Pw-9", "0000"),
+        )
+        .await;
+    assert_eq!(wrong["error"], 9, "{wrong}");
+    assert_eq!(login(&app, "ned", "Old-Password-1").await, 0);
+}
+
+#[actix_web::test]
+async fn a_reset_of_an_unknown_account_is_status_12_and_keeps_the_code() {
+    let app = TestApp::spawn().await;
+    app.register("olga", "o@example.com", "Old-Password-1")
+        .await;
+    let code = app.request_code("o@example.com").await;
+    let answer = app
+        .call(
+            "/reset_password",
+            reset("not-olga", "o@example.com", "New-Password-2", &code),
+        )
+        .await;
+    assert_eq!(answer["error"], 12, "{answer}");
+    assert_eq!(
+        app.stored_code("o@example.com").await.as_deref(),
+        Some(code.as_str())
+    );
+    let invalid = app
+        .call(
+            "/reset_password",
+            reset("olga", "o@example.com", "short", &code),
+        )
+        .await;
+    assert_eq!(invalid["error"], 25, "{invalid}");
+}

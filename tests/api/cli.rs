@@ -1,0 +1,170 @@
+//! The command line: `migrate`, `--config`, `GATEWAY_*` variables.
+
+use std::process::Output;
+
+use diesel::{QueryDsl, QueryableByName};
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use gateway_server::config::Settings;
+use secrecy::ExposeSecret;
+
+use crate::helpers::{TestDatabase, gateway_command, test_settings, unique_name};
+use crate::peers::closed_port;
+
+fn run(command: &mut std::process::Command) -> Output {
+    command.output().expect("gateway binary runs")
+}
+
+async fn tables_of(settings: &Settings) -> Vec<String> {
+    let mut conn = AsyncMysqlConnection::establish(settings.mysql.database_url().expose_secret())
+        .await
+        .expect("the database exists");
+    #[derive(QueryableByName)]
+    struct Table {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table_name: String,
+    }
+    let mut names: Vec<String> = diesel::sql_query(
+        "SELECT table_name AS table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+    )
+    .load::<Table>(&mut conn)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|table| table.table_name)
+    .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn migrate_creates_the_database_and_the_three_tables_and_is_repeatable() {
+    let settings = test_settings();
+    let _database = TestDatabase::new(&settings);
+    for _ in 0..2 {
+        let output = run(gateway_command(&settings).arg("migrate"));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        tables_of(&settings).await,
+        [
+            "Authentication",
+            "FriendRequest",
+            "UserProfile",
+            "__diesel_schema_migrations"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn migrate_adopts_a_database_made_by_the_old_gateway() {
+    let settings = test_settings();
+    let _database = TestDatabase::new(&settings);
+    let mut server = AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
+        .await
+        .unwrap();
+    let name = &settings.mysql.database;
+    // The seed README's own SQL.
+    for statement in [
+        format!("CREATE DATABASE `{name}`"),
+        format!(
+            "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
+        ),
+        format!(
+            "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
+        ),
+        format!(
+            "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('old', 'Plain-Text-99', 'old@example.com')"
+        ),
+    ] {
+        diesel::sql_query(statement)
+            .execute(&mut server)
+            .await
+            .unwrap();
+    }
+    let output = run(gateway_command(&settings).arg("migrate"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        tables_of(&settings)
+            .await
+            .contains(&"FriendRequest".to_string())
+    );
+    let mut conn = AsyncMysqlConnection::establish(settings.mysql.database_url().expose_secret())
+        .await
+        .unwrap();
+    use gateway_server::db::schema::authentication::dsl;
+    let kept: i64 = dsl::authentication
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kept, 1, "existing accounts are kept");
+}
+
+#[tokio::test]
+async fn migrate_fails_clearly_when_mysql_is_unreachable() {
+    let mut settings = test_settings();
+    settings.mysql.port = closed_port().await;
+    let output = run(gateway_command(&settings).arg("migrate"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot connect to MySQL at"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_named_config_file_must_exist() {
+    let settings = test_settings();
+    let output =
+        run(gateway_command(&settings).args(["--config", "/nonexistent/gateway.toml", "migrate"]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/nonexistent/gateway.toml does not exist"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_config_file_is_read_and_variables_override_it() {
+    let settings = test_settings();
+    let from_file = unique_name("file");
+    let dir = std::env::temp_dir().join(unique_name("cfg"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, format!("[mysql]\ndatabase = \"{from_file}\"\n")).unwrap();
+
+    // Only the file names the database.
+    let mut file_settings = settings.clone();
+    file_settings.mysql.database = from_file.clone();
+    let _file_database = TestDatabase::new(&file_settings);
+    let mut command = gateway_command(&settings);
+    command.env_remove("GATEWAY_MYSQL__DATABASE");
+    let output = run(command.arg("--config").arg(&path).arg("migrate"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!tables_of(&file_settings).await.is_empty());
+
+    // The variable wins over the file.
+    let _env_database = TestDatabase::new(&settings);
+    let output = run(gateway_command(&settings)
+        .arg("--config")
+        .arg(&path)
+        .arg("migrate"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!tables_of(&settings).await.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}

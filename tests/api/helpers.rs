@@ -1,0 +1,310 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use diesel::sql_query;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use gateway_server::actors::Actors;
+use gateway_server::config::Settings;
+use gateway_server::startup::Application;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::peers::{FakeBalancer, FakeVerification};
+
+pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+pub fn mysql_url() -> url::Url {
+    let raw = std::env::var("TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL_URL.into());
+    url::Url::parse(&raw).expect("TEST_MYSQL_URL is a URL")
+}
+
+pub fn redis_url() -> url::Url {
+    let raw = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| DEFAULT_REDIS_URL.into());
+    url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
+}
+
+/// A name no other test (in this or a parallel run) uses.
+pub fn unique_name(kind: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "gwtest_{kind}_{}_{n}_{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+/// Settings for a test: local backends from the URLs above, a fresh database
+/// name, a fresh Redis key prefix, HTTP on a free port.
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.http.host = "127.0.0.1".into();
+    settings.http.port = 0;
+    settings.http.workers = 1;
+    let mysql = mysql_url();
+    settings.mysql.host = mysql.host_str().unwrap_or("127.0.0.1").into();
+    settings.mysql.port = mysql.port().unwrap_or(3306);
+    settings.mysql.username = match mysql.username() {
+        "" => "root".into(),
+        user => decode(user),
+    };
+    settings.mysql.password = decode(mysql.password().unwrap_or_default()).into();
+    settings.mysql.database = unique_name("db");
+    settings.mysql.pool_size = 8;
+    let redis = redis_url();
+    settings.redis.host = redis.host_str().unwrap_or("127.0.0.1").into();
+    settings.redis.port = redis.port().unwrap_or(6379);
+    settings.redis.password = decode(redis.password().unwrap_or_default()).into();
+    settings.redis.key_prefix = format!("{}:", unique_name("kv"));
+    settings.security.hash_threads = 2;
+    settings
+}
+
+fn decode(text: &str) -> String {
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A running gateway with its peers and its own database and key space.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    pub actors: Actors,
+    pub verification: FakeVerification,
+    pub balance: FakeBalancer,
+    _database: TestDatabase,
+    _keys: TestKeys,
+}
+
+impl TestApp {
+    /// Starts the fake peers and the gateway. Must run inside an actix system
+    /// (`#[actix_web::test]`).
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Like `spawn`, with settings adjusted by `adjust` after the peers and
+    /// backends were filled in.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = test_settings();
+        let verification = FakeVerification::start(&settings).await;
+        let balance = FakeBalancer::start().await;
+        settings.verification.port = verification.port;
+        settings.balance.port = balance.port;
+        adjust(&mut settings);
+        let database = TestDatabase::new(&settings);
+        let keys = TestKeys::new(&settings);
+        let application = Application::build(settings.clone())
+            .await
+            .expect("gateway starts");
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let actors = application.actors().clone();
+        actix_web::rt::spawn(application.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            settings,
+            actors,
+            verification,
+            balance,
+            _database: database,
+            _keys: keys,
+        }
+    }
+
+    /// POSTs `body` as JSON to `path`; answers the HTTP status and the JSON.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let json = response.json().await.expect("JSON answer");
+        (status, json)
+    }
+
+    /// POSTs and checks the answer is HTTP 200 with an `error` field; answers
+    /// the JSON.
+    pub async fn call(&self, path: &str, body: Value) -> Value {
+        let (status, json) = self.post(path, &body).await;
+        assert_eq!(status, 200, "{path} answered HTTP {status}: {json}");
+        assert!(
+            json["error"].is_i64(),
+            "{path} answered without error: {json}"
+        );
+        json
+    }
+
+    pub fn code_key(&self, email: &str) -> String {
+        format!("{}{email}", self.settings.redis.key_prefix)
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url().as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
+    }
+
+    /// The code the verification service stored for `email`.
+    pub async fn stored_code(&self, email: &str) -> Option<String> {
+        self.redis().await.get(self.code_key(email)).await.unwrap()
+    }
+
+    /// Asks the gateway for a code and reads it where the service stored it.
+    pub async fn request_code(&self, email: &str) -> String {
+        let answer = self
+            .call("/get_verification", json!({ "email": email }))
+            .await;
+        assert_eq!(answer["error"], 0, "{answer}");
+        self.stored_code(&email.trim().to_lowercase())
+            .await
+            .expect("the verification service stored a code")
+    }
+
+    /// Registers an account through the API; answers its uuid.
+    pub async fn register(&self, username: &str, email: &str, password: &str) -> i32 {
+        let code = self.request_code(email).await;
+        let answer = self
+            .call(
+                "/post_registration",
+                json!({"username": username, "email": email, "password": password, "cpatcha": code}),
+            )
+            .await;
+        assert_eq!(answer["error"], 0, "{answer}");
+        answer["uuid"].as_str().unwrap().parse().unwrap()
+    }
+
+    pub async fn db(&self) -> AsyncMysqlConnection {
+        let url = self.settings.mysql.database_url();
+        AsyncMysqlConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+            .await
+            .expect("test database reachable")
+    }
+
+    /// The stored password column of `username`.
+    pub async fn stored_password(&self, username: &str) -> Option<String> {
+        use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+        use gateway_server::db::schema::authentication::dsl;
+        dsl::authentication
+            .filter(dsl::username.eq(username))
+            .select(dsl::password)
+            .first(&mut self.db().await)
+            .await
+            .optional()
+            .unwrap()
+    }
+}
+
+/// Drops the test's database when the test ends, pass or fail.
+pub struct TestDatabase {
+    server_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            server_url: secrecy::ExposeSecret::expose_secret(&settings.mysql.server_url()).into(),
+            name: settings.mysql.database.clone(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (url, name) = (self.server_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime, which cannot be blocked on:
+        // use a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                if let Ok(mut conn) = AsyncMysqlConnection::establish(&url).await {
+                    let _ = sql_query(format!("DROP DATABASE IF EXISTS `{name}`"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Deletes the test's Redis keys when the test ends.
+pub struct TestKeys {
+    prefix: String,
+}
+
+impl TestKeys {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            prefix: settings.redis.key_prefix.clone(),
+        }
+    }
+}
+
+impl Drop for TestKeys {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url().as_str()) else {
+            return;
+        };
+        let Ok(mut connection) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut connection)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut connection);
+        }
+    }
+}
+
+/// The gateway binary, configured through `GATEWAY_*` variables only (as an
+/// operator would), with `RUST_LOG` cleared.
+pub fn gateway_command(settings: &Settings) -> std::process::Command {
+    use secrecy::ExposeSecret;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-server"));
+    // Run where no Settings.toml is, so only the variables count.
+    command.current_dir(std::env::temp_dir());
+    command.env_remove("RUST_LOG");
+    for (key, value) in [
+        ("HTTP__HOST", settings.http.host.clone()),
+        ("HTTP__PORT", settings.http.port.to_string()),
+        ("HTTP__WORKERS", "1".into()),
+        ("VERIFICATION__PORT", settings.verification.port.to_string()),
+        ("BALANCE__PORT", settings.balance.port.to_string()),
+        ("MYSQL__HOST", settings.mysql.host.clone()),
+        ("MYSQL__PORT", settings.mysql.port.to_string()),
+        ("MYSQL__USERNAME", settings.mysql.username.clone()),
+        (
+            "MYSQL__PASSWORD",
+            settings.mysql.password.expose_secret().into(),
+        ),
+        ("MYSQL__DATABASE", settings.mysql.database.clone()),
+        ("REDIS__HOST", settings.redis.host.clone()),
+        ("REDIS__PORT", settings.redis.port.to_string()),
+        (
+            "REDIS__PASSWORD",
+            settings.redis.password.expose_secret().into(),
+        ),
+        ("REDIS__KEY_PREFIX", settings.redis.key_prefix.clone()),
+    ] {
+        command.env(format!("GATEWAY_{key}"), value);
+    }
+    command
+}

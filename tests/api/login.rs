@@ -1,0 +1,120 @@
+//! `/trylogin_server`.
+
+use diesel::ExpressionMethods;
+use diesel_async::RunQueryDsl;
+use gateway_server::db::schema::authentication;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::peers::{Behaviour, CHAT_HOST, CHAT_PORT, token_for};
+
+async fn login(app: &TestApp, username: &str, password: &str) -> serde_json::Value {
+    app.call(
+        "/trylogin_server",
+        json!({"username": username, "password": password}),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn the_right_password_relays_the_chat_server_and_token() {
+    let app = TestApp::spawn().await;
+    let uuid = app
+        .register("pia", "p@example.com", "Correct-Horse-7")
+        .await;
+    let answer = login(&app, "pia", "Correct-Horse-7").await;
+    assert_eq!(
+        answer,
+        json!({
+            "error": 0,
+            "uuid": uuid.to_string(),
+            "host": CHAT_HOST,
+            "port": CHAT_PORT,
+            "token": token_for(uuid),
+        })
+    );
+}
+
+#[actix_web::test]
+async fn a_wrong_password_or_unknown_name_is_status_13() {
+    let app = TestApp::spawn().await;
+    app.register("quinn", "q@example.com", "Correct-Horse-7")
+        .await;
+    assert_eq!(
+        login(&app, "quinn", "Wrong-Horse-7").await,
+        json!({"error": 13})
+    );
+    assert_eq!(
+        login(&app, "nobody", "Correct-Horse-7").await,
+        json!({"error": 13})
+    );
+}
+
+#[actix_web::test]
+async fn login_refuses_malformed_and_invalid_input() {
+    let app = TestApp::spawn().await;
+    let missing = app.call("/trylogin_server", json!({"username": "x"})).await;
+    assert_eq!(missing["error"], 1);
+    assert_eq!(login(&app, "", "Correct-Horse-7").await["error"], 25);
+    assert_eq!(login(&app, "x", "short").await["error"], 25);
+}
+
+#[actix_web::test]
+async fn a_legacy_plaintext_password_logs_in_and_is_rehashed() {
+    let app = TestApp::spawn().await;
+    let mut db = app.db().await;
+    // A row as the old C++ gateway wrote it.
+    diesel::insert_into(authentication::table)
+        .values((
+            authentication::username.eq("legacy"),
+            authentication::password.eq("Plain-Text-99"),
+            authentication::email.eq("legacy@example.com"),
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    assert_eq!(login(&app, "legacy", "Plain-Text-9").await["error"], 13);
+    assert_eq!(
+        app.stored_password("legacy").await.unwrap(),
+        "Plain-Text-99"
+    );
+
+    assert_eq!(login(&app, "legacy", "Plain-Text-99").await["error"], 0);
+    let stored = app.stored_password("legacy").await.unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    // And it keeps working from the hash.
+    assert_eq!(login(&app, "legacy", "Plain-Text-99").await["error"], 0);
+    assert_eq!(login(&app, "legacy", "Plain-Text-98").await["error"], 13);
+}
+
+#[actix_web::test]
+async fn the_balance_services_codes_are_relayed_only_when_known() {
+    let app = TestApp::spawn().await;
+    app.register("rae", "r@example.com", "Correct-Horse-7")
+        .await;
+    // 6: no chat server registered; 14: a known code; 99, -1: unknown → 3.
+    for (peer, gateway) in [(6, 6), (14, 14), (99, 3), (-1, 3)] {
+        app.balance.behave(Behaviour::Answer(peer));
+        let answer = login(&app, "rae", "Correct-Horse-7").await;
+        assert_eq!(answer, json!({"error": gateway}), "peer answered {peer}");
+    }
+}
+
+#[actix_web::test]
+async fn a_balance_service_that_hangs_is_status_3_within_the_deadline() {
+    let app = TestApp::spawn_with(|settings| settings.grpc.timeout_ms = 500).await;
+    app.register("sam", "s@example.com", "Correct-Horse-7")
+        .await;
+    app.balance
+        .behave(Behaviour::Hang(std::time::Duration::from_secs(10)));
+    let started = std::time::Instant::now();
+    assert_eq!(
+        login(&app, "sam", "Correct-Horse-7").await,
+        json!({"error": 3})
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -1,0 +1,154 @@
+//! No password, code or token reaches a log line, at any level: the real
+//! binary runs a whole user journey with `RUST_LOG=trace` and its output is
+//! searched.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{TestDatabase, TestKeys, gateway_command, redis_url, test_settings};
+use crate::peers::{FakeBalancer, FakeVerification, token_for};
+
+#[actix_web::test]
+async fn secrets_never_reach_the_log_even_at_trace_level() {
+    let mut settings = test_settings();
+    let verification = FakeVerification::start(&settings).await;
+    let balance = FakeBalancer::start().await;
+    settings.verification.port = verification.port;
+    settings.balance.port = balance.port;
+    let _database = TestDatabase::new(&settings);
+    let _keys = TestKeys::new(&settings);
+
+    let mut child = gateway_command(&settings)
+        .arg("serve")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gateway binary starts");
+    let (lines, received) = mpsc::channel::<String>();
+    for stream in [
+        Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stdout.take().unwrap()),
+    ] {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+    }
+    let mut log = Vec::new();
+    let port = loop {
+        let line = received
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the gateway reports where it listens");
+        let listening = line
+            .split("gateway listening on ")
+            .nth(1)
+            .and_then(|address| address.rsplit(':').next())
+            .and_then(|port| port.trim().parse::<u16>().ok());
+        log.push(line);
+        if let Some(port) = listening {
+            break port;
+        }
+    };
+
+    let client = reqwest::Client::new();
+    let call = |path: &'static str, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let response = client
+                .post(format!("http://127.0.0.1:{port}{path}"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let redis = redis::Client::open(redis_url().as_str()).unwrap();
+    let redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let key = format!("{}{}", settings.redis.key_prefix, "zoe@example.com");
+    let code = || {
+        let key = key.clone();
+        let mut redis = redis.clone();
+        async move {
+            let answer = call("/get_verification", json!({"email": "zoe@example.com"})).await;
+            assert_eq!(answer["error"], 0, "{answer}");
+            redis::AsyncCommands::get::<_, String>(&mut redis, key)
+                .await
+                .unwrap()
+        }
+    };
+
+    let first_password = "Sekrit-First-Pw-1";
+    let second_password = "Sekrit-Second-Pw-2";
+    let wrong_password = "Sekrit-Wrong-Pw-3";
+    let first_code = code().await;
+    let registered = call(
+        "/post_registration",
+        json!({"username": "zoe", "email": "zoe@example.com", "password": first_password, "cpatcha": first_code}),
+    )
+    .await;
+    assert_eq!(registered["error"], 0, "{registered}");
+    let uuid: i32 = registered["uuid"].as_str().unwrap().parse().unwrap();
+    let wrong = call(
+        "/trylogin_server",
+        json!({"username": "zoe", "password": wrong_password}),
+    )
+    .await;
+    assert_eq!(wrong["error"], 13);
+    let login = call(
+        "/trylogin_server",
+        json!({"username": "zoe", "password": first_password}),
+    )
+    .await;
+    assert_eq!(login["token"], token_for(uuid));
+    let second_code = code().await;
+    let reset = call(
+        "/reset_password",
+        json!({"username": "zoe", "email": "zoe@example.com", "password": second_password, "cpatcha": second_code}),
+    )
+    .await;
+    assert_eq!(reset["error"], 0, "{reset}");
+    let reused = call(
+        "/post_registration",
+        json!({"username": "zoe2", "email": "zoe@example.com", "password": second_password, "cpatcha": second_code}),
+    )
+    .await;
+    assert_eq!(reused["error"], 9);
+
+    // Let the last lines arrive, then stop the gateway.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    while let Ok(line) = received.recv_timeout(Duration::from_millis(500)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+
+    // The capture works: the access log of every request is there.
+    assert!(
+        log.contains("\"POST /post_registration\" 200"),
+        "no access log captured:\n{log}"
+    );
+    assert!(log.contains("\"POST /reset_password\" 200"));
+    assert!(log.contains("TRACE"), "trace level was not enabled");
+    for secret in [
+        first_password,
+        second_password,
+        wrong_password,
+        first_code.as_str(),
+        second_code.as_str(),
+        token_for(uuid).as_str(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "the log contains the secret {secret:?}"
+        );
+    }
+}

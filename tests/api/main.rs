@@ -1,0 +1,17 @@
+//! Integration tests: the real gateway on port 0 against the machine's real
+//! MariaDB/MySQL and Redis (`TEST_MYSQL_URL`, `TEST_REDIS_URL`), with small
+//! in-test gRPC servers that behave like the ORIGINAL verification and
+//! balance services. Each test has its own database (dropped at the end) and
+//! its own Redis key prefix, so tests run in parallel.
+
+mod helpers;
+mod peers;
+
+mod account;
+mod cli;
+mod login;
+mod logs;
+mod protocol;
+mod registration;
+mod resilience;
+mod verification;

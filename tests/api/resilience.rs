@@ -1,0 +1,113 @@
+//! Backends that are down answer their status code instead of hanging, and
+//! supervised actors come back with rebuilt resources.
+
+use std::time::{Duration, Instant};
+
+use gateway_server::actors::Restart;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::peers::closed_port;
+
+#[actix_web::test]
+async fn mysql_down_is_status_10() {
+    let port = closed_port().await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.mysql.port = port;
+        settings.mysql.run_migrations = false;
+        settings.mysql.connect_timeout_ms = 500;
+        settings.mysql.checkout_timeout_ms = 1000;
+    })
+    .await;
+    let started = Instant::now();
+    let check = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "u", "email": "u@example.com"}),
+        )
+        .await;
+    assert_eq!(check["error"], 10, "{check}");
+    let login = app
+        .call(
+            "/trylogin_server",
+            json!({"username": "u", "password": "Correct-Horse-7"}),
+        )
+        .await;
+    assert_eq!(login["error"], 10, "{login}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn a_registration_that_fails_in_mysql_keeps_the_code() {
+    let port = closed_port().await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.mysql.port = port;
+        settings.mysql.run_migrations = false;
+        settings.mysql.connect_timeout_ms = 500;
+        settings.mysql.checkout_timeout_ms = 1000;
+    })
+    .await;
+    let code = app.request_code("v@example.com").await;
+    let answer = app
+        .call(
+            "/post_registration",
+            json!({"username": "vic", "email": "v@example.com", "password": "Correct-Horse-7", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(answer["error"], 10, "{answer}");
+    assert_eq!(
+        app.stored_code("v@example.com").await.as_deref(),
+        Some(code.as_str())
+    );
+}
+
+#[actix_web::test]
+async fn redis_down_is_status_8() {
+    let port = closed_port().await;
+    let app = TestApp::spawn_with(|settings| settings.redis.port = port).await;
+    let started = Instant::now();
+    for path in ["/post_registration", "/reset_password"] {
+        let answer = app
+            .call(
+                path,
+                json!({"username": "w", "email": "w@example.com", "password": "Correct-Horse-7", "cpatcha": "1234"}),
+            )
+            .await;
+        assert_eq!(answer["error"], 8, "{path}: {answer}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[actix_web::test]
+async fn restarted_actors_rebuild_their_resources_and_keep_serving() {
+    let app = TestApp::spawn().await;
+    app.register("xena", "x@example.com", "Correct-Horse-7")
+        .await;
+    app.actors.captcha.send(Restart).await.unwrap();
+    app.actors.account.send(Restart).await.unwrap();
+    app.actors.balance.send(Restart).await.unwrap();
+    // The supervisor restarts each actor on the next turn of its arbiter.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.actors.restarts.count() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.actors.restarts.count(), 3);
+
+    let login = app
+        .call(
+            "/trylogin_server",
+            json!({"username": "xena", "password": "Correct-Horse-7"}),
+        )
+        .await;
+    assert_eq!(login["error"], 0, "{login}");
+    app.register("yuri", "y@example.com", "Correct-Horse-7")
+        .await;
+}
