@@ -328,3 +328,96 @@ fn secret_from_scalar<'de, D: Deserializer<'de>>(
     }
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn defaults_run_against_a_stock_local_setup() {
+        Jail::expect_with(|_| {
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(settings.http.port, 8080);
+            assert_eq!(settings.verification.uri(), "http://127.0.0.1:65500");
+            assert_eq!(settings.balance.uri(), "http://127.0.0.1:59900");
+            assert_eq!(settings.mysql.database, "chatting");
+            assert_eq!(
+                settings.mysql.database_url().expose_secret(),
+                "mysql://root@127.0.0.1:3306/chatting"
+            );
+            assert_eq!(settings.redis.port, 6379);
+            assert_eq!(settings.grpc.timeout_ms, 2000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_file_is_read_and_variables_win_over_it() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[http]\nport = 9000\n[mysql]\ndatabase = \"fromfile\"\n[verification]\nhost = \"10.0.0.5\"\n",
+            )?;
+            jail.set_env("GATEWAY_MYSQL__DATABASE", "fromenv");
+            jail.set_env("GATEWAY_REDIS__PASSWORD", "123456");
+            jail.set_env("GATEWAY_GRPC__TIMEOUT_MS", "750");
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(settings.http.port, 9000);
+            assert_eq!(settings.mysql.database, "fromenv");
+            // A section given in part keeps the defaults of its other keys.
+            assert_eq!(settings.verification.uri(), "http://10.0.0.5:65500");
+            // A numeric-looking password stays the text it was.
+            assert_eq!(settings.redis.password.expose_secret(), "123456");
+            assert_eq!(settings.grpc.timeout_ms, 750);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_file_must_exist_and_is_used() {
+        Jail::expect_with(|jail| {
+            let missing = Settings::load(Some(Path::new("nope.toml")));
+            assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
+            jail.create_file("other.toml", "[http]\nport = 7000\n")?;
+            let settings =
+                Settings::load(Some(Path::new("other.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(settings.http.port, 7000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn passwords_never_show_in_debug_and_are_url_encoded() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_MYSQL__PASSWORD", "p@ss:w/rd");
+            jail.set_env("GATEWAY_REDIS__PASSWORD", "redis-secret");
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            let debug = format!("{settings:?}");
+            assert!(!debug.contains("p@ss"), "{debug}");
+            assert!(!debug.contains("redis-secret"), "{debug}");
+            assert_eq!(
+                settings.mysql.database_url().expose_secret(),
+                "mysql://root:p%40ss%3Aw%2Frd@127.0.0.1:3306/chatting"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("GATEWAY_MYSQL__DATABASE", "chat`; DROP");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_MYSQL__DATABASE", "chatting");
+            jail.set_env("GATEWAY_MYSQL__POOL_SIZE", "0");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_MYSQL__POOL_SIZE", "4");
+            jail.set_env("GATEWAY_HTTP__PORT", "not a port");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
+            Ok(())
+        });
+    }
+}
