@@ -330,6 +330,8 @@ fn secret_from_scalar<'de, D: Deserializer<'de>>(
 }
 
 #[cfg(test)]
+// figment's Jail closures return its (large) error type; that is its API.
+#[allow(clippy::result_large_err)]
 mod tests {
     use figment::Jail;
     use secrecy::ExposeSecret;
