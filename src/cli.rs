@@ -1,4 +1,5 @@
-//! The command line: `gateway-server [--config PATH] [serve|migrate]`.
+//! The command line:
+//! `gateway-server [--config PATH] [serve|migrate|verification|balance|all]`.
 
 use std::path::PathBuf;
 
@@ -22,4 +23,10 @@ pub enum Command {
     Serve,
     /// Create the configured database if missing, apply pending migrations, exit.
     Migrate,
+    /// Run the verification service (message.VerificationService).
+    Verification,
+    /// Run the balance service (message.BalancerService).
+    Balance,
+    /// Run the gateway, the verification and the balance service in one process.
+    All,
 }

@@ -27,6 +27,7 @@ pub struct Settings {
     pub mysql: MysqlSettings,
     pub redis: RedisSettings,
     pub security: SecuritySettings,
+    pub mail: MailSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +59,10 @@ impl Default for HttpSettings {
 pub struct VerificationSettings {
     pub host: String,
     pub port: u16,
+    /// Lifetime of an issued code (at most 600 s).
+    pub code_ttl_secs: u64,
+    /// A new code for the same address is refused for this long.
+    pub resend_cooldown_secs: u64,
 }
 
 impl Default for VerificationSettings {
@@ -65,6 +70,8 @@ impl Default for VerificationSettings {
         Self {
             host: "127.0.0.1".into(),
             port: 65500,
+            code_ttl_secs: 180,
+            resend_cooldown_secs: 60,
         }
     }
 }
@@ -81,6 +88,8 @@ impl VerificationSettings {
 pub struct BalanceSettings {
     pub host: String,
     pub port: u16,
+    /// Lifetime of a user's chat-server token.
+    pub token_ttl_secs: u64,
 }
 
 impl Default for BalanceSettings {
@@ -88,6 +97,7 @@ impl Default for BalanceSettings {
         Self {
             host: "127.0.0.1".into(),
             port: 59900,
+            token_ttl_secs: 86400,
         }
     }
 }
@@ -247,6 +257,67 @@ pub struct SecuritySettings {
     pub hash_threads: usize,
 }
 
+/// How the verification service delivers codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// Through an SMTP server.
+    Smtp,
+    /// For development: logs that a mail was queued (without the code) and
+    /// writes the whole message to `mail.outbox_dir` when that is set.
+    Log,
+}
+
+/// Transport security towards the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    pub transport: MailTransport,
+    pub host: String,
+    pub port: u16,
+    /// Empty: no SMTP authentication.
+    pub username: String,
+    #[serde(deserialize_with = "secret_from_scalar")]
+    pub password: SecretString,
+    /// The sender, e.g. `Chat <no-reply@example.com>`.
+    pub from: String,
+    pub tls: MailTls,
+    /// With the `log` transport: where whole messages are written.
+    pub outbox_dir: Option<PathBuf>,
+    /// Bound on one SMTP conversation.
+    pub timeout_ms: u64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            transport: MailTransport::Log,
+            host: "127.0.0.1".into(),
+            port: 587,
+            username: String::new(),
+            password: SecretString::default(),
+            from: "Chat verification <no-reply@localhost>".into(),
+            tls: MailTls::Starttls,
+            outbox_dir: None,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl MailSettings {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 /// Settings that cannot be loaded or make no sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -291,6 +362,15 @@ impl Settings {
         }
         if self.http.max_body_bytes == 0 {
             return invalid("http.max_body_bytes must be at least 1");
+        }
+        if !(1..=600).contains(&self.verification.code_ttl_secs) {
+            return invalid("verification.code_ttl_secs must be 1 to 600");
+        }
+        if self.balance.token_ttl_secs == 0 {
+            return invalid("balance.token_ttl_secs must be at least 1");
+        }
+        if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
+            return invalid("mail.from must be a mailbox such as `Chat <no-reply@example.com>`");
         }
         Ok(())
     }
@@ -417,6 +497,16 @@ mod tests {
             jail.set_env("GATEWAY_MYSQL__POOL_SIZE", "0");
             assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
             jail.set_env("GATEWAY_MYSQL__POOL_SIZE", "4");
+            jail.set_env("GATEWAY_VERIFICATION__CODE_TTL_SECS", "601");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_VERIFICATION__CODE_TTL_SECS", "600");
+            jail.set_env("GATEWAY_MAIL__FROM", "not a mailbox");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_MAIL__FROM", "Chat <no-reply@example.com>");
+            jail.set_env("GATEWAY_MAIL__TRANSPORT", "carrier-pigeon");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
+            jail.set_env("GATEWAY_MAIL__TRANSPORT", "smtp");
+            assert!(Settings::load(None).is_ok());
             jail.set_env("GATEWAY_HTTP__PORT", "not a port");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
             Ok(())

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod http;
 pub mod kv;
 pub mod security;
+pub mod services;
 pub mod startup;
 pub mod status;
 pub mod telemetry;

@@ -4,7 +4,8 @@ use clap::Parser;
 use gateway_server::cli::{Cli, Command};
 use gateway_server::config::Settings;
 use gateway_server::db::migrations::prepare_database;
-use gateway_server::startup::Application;
+use gateway_server::services::{self, balance::BalanceServer, verification::VerificationServer};
+use gateway_server::startup::{AllInOne, Application, shutdown_signal};
 use gateway_server::telemetry::init_logging;
 
 fn main() -> ExitCode {
@@ -21,6 +22,9 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Verification => verification(settings).await,
+            Command::Balance => balance(settings).await,
+            Command::All => all(settings).await,
         }
     });
     match outcome {
@@ -47,5 +51,26 @@ async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     for version in applied {
         log::info!("applied migration {version}");
     }
+    Ok(())
+}
+
+async fn verification(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let service = VerificationServer::new(&settings)?;
+    let listener = services::bind(&settings.verification.host, settings.verification.port).await?;
+    services::serve_verification(service, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn balance(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let service = BalanceServer::new(&settings)?;
+    let listener = services::bind(&settings.balance.host, settings.balance.port).await?;
+    services::serve_balance(service, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn all(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
+    let system = AllInOne::build(settings).await?;
+    system.gateway.run_until_stopped().await?;
+    log::info!("gateway stopped");
     Ok(())
 }

@@ -12,6 +12,7 @@ use crate::actors::{Actors, StartError};
 use crate::config::Settings;
 use crate::db::migrations::{MigrationError, prepare_database};
 use crate::http;
+use crate::services::{self, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplicationError {
@@ -24,6 +25,8 @@ pub enum ApplicationError {
     Migration(#[from] MigrationError),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 pub struct Application {
@@ -105,4 +108,77 @@ fn serve(
         .listen(listener)
         .map_err(|source| ApplicationError::Bind { address, source })?
         .run())
+}
+
+/// The whole system in one process (`gateway-server all`): the verification
+/// and balance services on their own ports, and the gateway talking to them
+/// over real gRPC on those ports.
+pub struct AllInOne {
+    pub gateway: Application,
+    pub verification_port: u16,
+    pub balance_port: u16,
+}
+
+impl AllInOne {
+    /// Binds both services (port 0: any free port, which the gateway is then
+    /// pointed at), starts them, then builds the gateway.
+    pub async fn build(mut settings: Settings) -> Result<AllInOne, ApplicationError> {
+        let verification =
+            services::bind(&settings.verification.host, settings.verification.port).await?;
+        let balance = services::bind(&settings.balance.host, settings.balance.port).await?;
+        settings.verification.port = local_port(&verification)?;
+        settings.balance.port = local_port(&balance)?;
+        // Build both services before serving, so bad settings fail start-up.
+        let verification_service = services::verification::VerificationServer::new(&settings)?;
+        let balance_service = services::balance::BalanceServer::new(&settings)?;
+        let (verification_port, balance_port) = (settings.verification.port, settings.balance.port);
+        let forever = std::future::pending::<()>;
+        actix_web::rt::spawn(async move {
+            let served =
+                services::serve_verification(verification_service, verification, forever());
+            if let Err(error) = served.await {
+                log::error!("verification service stopped: {error}");
+            }
+        });
+        actix_web::rt::spawn(async move {
+            let served = services::serve_balance(balance_service, balance, forever());
+            if let Err(error) = served.await {
+                log::error!("balance service stopped: {error}");
+            }
+        });
+        let gateway = Application::build(settings).await?;
+        Ok(AllInOne {
+            gateway,
+            verification_port,
+            balance_port,
+        })
+    }
+}
+
+fn local_port(listener: &tokio::net::TcpListener) -> Result<u16, ApplicationError> {
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(|source| ApplicationError::Bind {
+            address: "gRPC listener".into(),
+            source,
+        })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    log::info!("shutdown signal received");
 }

@@ -6,9 +6,9 @@ use tonic::transport::Channel;
 use super::{Restart, Restarts, StartError};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
-use crate::grpc::lazy_channel;
 use crate::grpc::proto::GetVerificationRequest;
 use crate::grpc::proto::verification_service_client::VerificationServiceClient;
+use crate::grpc::{lazy_channel, verification_error};
 use crate::kv::codes::{self, ClaimedCode};
 use crate::kv::{self, RedisPool, StoreError, keys};
 use crate::status::Status;
@@ -39,8 +39,8 @@ impl CaptchaError {
             CaptchaError::CodeNotFound => Status::RedisCaptchaNotFound,
             CaptchaError::Store(_) => Status::RedisUnknownError,
             CaptchaError::Unreachable(_) => Status::GrpcError,
-            // The original service: 1 = its Redis failed, 2 = anything else.
-            CaptchaError::Refused(1) => Status::RedisUnknownError,
+            CaptchaError::Refused(verification_error::REDIS_FAILED) => Status::RedisUnknownError,
+            CaptchaError::Refused(verification_error::TOO_SOON) => Status::RateLimited,
             CaptchaError::Refused(_) => Status::GrpcError,
         }
     }
@@ -115,7 +115,7 @@ impl Handler<IssueCode> for CaptchaActor {
                 .map_err(CaptchaError::Unreachable)?
                 .into_inner();
             match reply.error {
-                0 => Ok(()),
+                verification_error::OK => Ok(()),
                 code => Err(CaptchaError::Refused(code)),
             }
         })

@@ -83,3 +83,80 @@ pub async fn restore(
     })
     .await
 }
+
+/// Stores a new code unless one was issued for the address within the
+/// cooldown (ARGV[3] seconds; 0 = none). Returns 1 when stored, 0 when the
+/// cooldown refused it (the existing code stays as it is).
+static ISSUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local cooldown = tonumber(ARGV[3])
+        if cooldown > 0 then
+            if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', cooldown) then return 0 end
+        end
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+        return 1
+        ",
+    )
+});
+
+/// Deletes the code if it is still ARGV[1], and the cooldown with it.
+static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+        redis.call('DEL', KEYS[2])
+        return 1
+        ",
+    )
+});
+
+/// Where an address's code and its resend cooldown live.
+#[derive(Debug, Clone)]
+pub struct CodeSlot {
+    pub code_key: String,
+    pub cooldown_key: String,
+}
+
+/// Stores `code` for `lifetime`; `Ok(false)` when the cooldown refused it.
+pub async fn issue(
+    pool: &RedisPool,
+    limit: Duration,
+    slot: &CodeSlot,
+    code: &str,
+    lifetime: Duration,
+    cooldown: Duration,
+) -> Result<bool, StoreError> {
+    let stored: i64 = with_connection(pool, limit, |mut connection| async move {
+        ISSUE
+            .key(&slot.code_key)
+            .key(&slot.cooldown_key)
+            .arg(code)
+            .arg(lifetime.as_secs())
+            .arg(cooldown.as_secs())
+            .invoke_async(&mut connection)
+            .await
+    })
+    .await?;
+    Ok(stored == 1)
+}
+
+/// Takes back a code that could not be delivered, so it cannot be used and
+/// the user may ask again at once.
+pub async fn withdraw(
+    pool: &RedisPool,
+    limit: Duration,
+    slot: &CodeSlot,
+    code: &str,
+) -> Result<(), StoreError> {
+    with_connection(pool, limit, |mut connection| async move {
+        WITHDRAW
+            .key(&slot.code_key)
+            .key(&slot.cooldown_key)
+            .arg(code)
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map(drop)
+    })
+    .await
+}

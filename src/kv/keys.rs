@@ -6,6 +6,12 @@ pub fn verification_code(prefix: &str, email: &str) -> String {
     format!("{prefix}{email}")
 }
 
+/// Marks a recently issued code of `email`: while it exists, no new code is
+/// sent to that address.
+pub fn verification_cooldown(prefix: &str, email: &str) -> String {
+    format!("{prefix}verification_cooldown_{email}")
+}
+
 /// Hash of login counts: field = chat server name, value = count.
 pub fn login_counts(prefix: &str) -> String {
     format!("{prefix}redis_server")
@@ -23,6 +29,10 @@ mod tests {
     #[test]
     fn default_keys_are_those_of_the_original_services() {
         assert_eq!(verification_code("", "a@b.co"), "a@b.co");
+        assert_eq!(
+            verification_cooldown("", "a@b.co"),
+            "verification_cooldown_a@b.co"
+        );
         assert_eq!(login_counts(""), "redis_server");
         assert_eq!(user_token("", 42), "user_token_42");
     }

@@ -308,3 +308,89 @@ pub fn gateway_command(settings: &Settings) -> std::process::Command {
     }
     command
 }
+
+/// The gateway binary running as a child process, its output collected line
+/// by line (stderr and stdout).
+pub struct RunningBinary {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl RunningBinary {
+    pub fn start(mut command: std::process::Command) -> RunningBinary {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("gateway binary starts");
+        let (sender, lines) = std::sync::mpsc::channel::<String>();
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = sender.send(line);
+                }
+            });
+        }
+        RunningBinary {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `marker`; answers the port of the
+    /// `host:port` that follows it.
+    pub fn port_after(&mut self, marker: &str) -> u16 {
+        let port_in = |line: &str| {
+            line.split(marker)
+                .nth(1)
+                .and_then(|address| address.rsplit(':').next())
+                .and_then(|port| port.trim().parse::<u16>().ok())
+        };
+        if let Some(port) = self.log.iter().find_map(|line| port_in(line)) {
+            return port;
+        }
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no line with {marker:?}; output so far:\n{}",
+                        self.log.join("\n")
+                    )
+                });
+            let port = port_in(&line);
+            self.log.push(line);
+            if let Some(port) = port {
+                return port;
+            }
+        }
+    }
+
+    /// Stops the process; answers everything it printed.
+    pub fn stop(mut self) -> String {
+        // Let the last lines arrive first.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.log.push(line);
+        }
+        self.log.join("\n")
+    }
+}
+
+impl Drop for RunningBinary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -2,14 +2,11 @@
 //! binary runs a whole user journey with `RUST_LOG=trace` and its output is
 //! searched.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
-
 use serde_json::json;
 
-use crate::helpers::{TestDatabase, TestKeys, gateway_command, redis_url, test_settings};
+use crate::helpers::{
+    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_url, test_settings,
+};
 use crate::peers::{FakeBalancer, FakeVerification, token_for};
 
 #[actix_web::test]
@@ -22,40 +19,10 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     let _database = TestDatabase::new(&settings);
     let _keys = TestKeys::new(&settings);
 
-    let mut child = gateway_command(&settings)
-        .arg("serve")
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gateway binary starts");
-    let (lines, received) = mpsc::channel::<String>();
-    for stream in [
-        Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stdout.take().unwrap()),
-    ] {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = lines.send(line);
-            }
-        });
-    }
-    let mut log = Vec::new();
-    let port = loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the gateway reports where it listens");
-        let listening = line
-            .split("gateway listening on ")
-            .nth(1)
-            .and_then(|address| address.rsplit(':').next())
-            .and_then(|port| port.trim().parse::<u16>().ok());
-        log.push(line);
-        if let Some(port) = listening {
-            break port;
-        }
-    };
+    let mut command = gateway_command(&settings);
+    command.arg("serve").env("RUST_LOG", "trace");
+    let mut gateway = RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
 
     let client = reqwest::Client::new();
     let call = |path: &'static str, body: serde_json::Value| {
@@ -122,14 +89,7 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     .await;
     assert_eq!(reused["error"], 9);
 
-    // Let the last lines arrive, then stop the gateway.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    while let Ok(line) = received.recv_timeout(Duration::from_millis(500)) {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    let log = gateway.stop();
 
     // The capture works: the access log of every request is there.
     assert!(

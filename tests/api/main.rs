@@ -6,12 +6,16 @@
 
 mod helpers;
 mod peers;
+mod smtp;
 
 mod account;
+mod balance_service;
 mod cli;
 mod login;
 mod logs;
 mod protocol;
 mod registration;
 mod resilience;
+mod system;
 mod verification;
+mod verification_service;

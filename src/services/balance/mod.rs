@@ -1,0 +1,290 @@
+//! `message.BalancerService`, with the behaviour of the original balance
+//! service (PROTOCOL.md §2): chat-server and gRPC-server registries by name,
+//! the least-loaded chat server from hash `redis_server`, and user tokens at
+//! `user_token_<uuid>`.
+
+pub mod registry;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use redis::{AsyncCommands, Script};
+use subtle::ConstantTimeEq;
+use tonic::{Request, Response};
+
+use self::registry::{Registry, ServerAddress, least_loaded};
+use crate::config::Settings;
+use crate::grpc::proto::balancer_service_server::{BalancerService, BalancerServiceServer};
+use crate::grpc::proto::{
+    GetAllocatedChattingServer, GrpcRegisterRequest, GrpcShutdownRequest, GrpcStatusResponse,
+    LoginChattingResponse, LoginChattingServer, PeerListsRequest, PeerResponse, RegisterToBalancer,
+    ServerInfo,
+};
+use crate::kv::{self, RedisPool, StoreError, keys, with_connection};
+use crate::status::Status;
+
+type GrpcResult<T> = Result<Response<T>, tonic::Status>;
+
+/// The stored token, or ARGV[1] stored as the new one; either way its
+/// lifetime starts again (ARGV[2] seconds).
+static TOKEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local token = redis.call('GET', KEYS[1])
+        if not token then token = ARGV[1] end
+        redis.call('SET', KEYS[1], token, 'EX', tonumber(ARGV[2]))
+        return token
+        ",
+    )
+});
+
+pub struct BalanceServer {
+    chat_servers: Registry,
+    grpc_servers: Registry,
+    redis: RedisPool,
+    key_prefix: String,
+    redis_timeout: Duration,
+    token_ttl: Duration,
+}
+
+/// 128 random bits from the thread's CSPRNG, as hex.
+fn new_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn status_reply(status: Status) -> GrpcResult<GrpcStatusResponse> {
+    Ok(Response::new(GrpcStatusResponse {
+        error: status.code(),
+    }))
+}
+
+impl BalanceServer {
+    pub fn new(settings: &Settings) -> Result<Self, super::ServiceError> {
+        Ok(Self {
+            chat_servers: Registry::default(),
+            grpc_servers: Registry::default(),
+            redis: kv::build_pool(&settings.redis)?,
+            key_prefix: settings.redis.key_prefix.clone(),
+            redis_timeout: settings.redis.timeout(),
+            token_ttl: Duration::from_secs(settings.balance.token_ttl_secs),
+        })
+    }
+
+    pub fn into_service(self) -> BalancerServiceServer<Self> {
+        BalancerServiceServer::new(self)
+    }
+
+    /// Login counts by chat-server name, as the chat servers wrote them.
+    async fn login_counts(&self) -> Result<HashMap<String, String>, StoreError> {
+        let key = keys::login_counts(&self.key_prefix);
+        with_connection(
+            &self.redis,
+            self.redis_timeout,
+            |mut connection| async move { connection.hgetall(key).await },
+        )
+        .await
+    }
+
+    async fn token_for(&self, uuid: i32) -> Result<String, StoreError> {
+        let key = keys::user_token(&self.key_prefix, uuid);
+        let (candidate, ttl) = (new_token(), self.token_ttl.as_secs());
+        with_connection(
+            &self.redis,
+            self.redis_timeout,
+            |mut connection| async move {
+                TOKEN
+                    .key(key)
+                    .arg(candidate)
+                    .arg(ttl)
+                    .invoke_async(&mut connection)
+                    .await
+            },
+        )
+        .await
+    }
+
+    async fn stored_token(&self, uuid: i32) -> Result<Option<String>, StoreError> {
+        let key = keys::user_token(&self.key_prefix, uuid);
+        with_connection(
+            &self.redis,
+            self.redis_timeout,
+            |mut connection| async move { connection.get(key).await },
+        )
+        .await
+    }
+
+    async fn allocate(&self, uuid: i32) -> Result<GetAllocatedChattingServer, Status> {
+        if uuid <= 0 {
+            return Err(Status::InputInvalid);
+        }
+        let servers = self.chat_servers.all();
+        if servers.is_empty() {
+            return Err(Status::ChattingServerNotExists);
+        }
+        let counts = self.login_counts().await.map_err(|error| {
+            log::error!("login counts unavailable: {error}");
+            Status::RedisUnknownError
+        })?;
+        let (_, address) = least_loaded(&servers, |name| counts.get(name)?.trim().parse().ok())
+            .ok_or(Status::ChattingServerNotExists)?;
+        let token = self.token_for(uuid).await.map_err(|error| {
+            log::error!("token of user {uuid} unavailable: {error}");
+            Status::RedisUnknownError
+        })?;
+        Ok(GetAllocatedChattingServer {
+            error: Status::Success.code(),
+            host: address.host.clone(),
+            port: address.port.clone(),
+            token,
+        })
+    }
+
+    fn register(registry: &Registry, request: GrpcRegisterRequest, taken: Status) -> Status {
+        let Some(info) = request.info.filter(|info| !info.name.trim().is_empty()) else {
+            return Status::InputInvalid;
+        };
+        let address = ServerAddress {
+            host: info.host,
+            port: info.port,
+        };
+        if registry.register(info.name.clone(), address) {
+            log::info!("server {} registered", info.name);
+            Status::Success
+        } else {
+            taken
+        }
+    }
+
+    fn remove(registry: &Registry, request: GrpcShutdownRequest, unknown: Status) -> Status {
+        if registry.remove(&request.cur_server) {
+            log::info!("server {} removed", request.cur_server);
+            Status::Success
+        } else {
+            unknown
+        }
+    }
+
+    fn peers(registry: &Registry, request: PeerListsRequest) -> PeerResponse {
+        let lists = registry
+            .others(&request.cur_server)
+            .into_iter()
+            .map(|(name, address)| ServerInfo {
+                name,
+                host: address.host,
+                port: address.port,
+            })
+            .collect();
+        PeerResponse {
+            error: Status::Success.code(),
+            lists,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl BalancerService for BalanceServer {
+    async fn add_new_user_to_server(
+        &self,
+        request: Request<RegisterToBalancer>,
+    ) -> GrpcResult<GetAllocatedChattingServer> {
+        let uuid = request.into_inner().uuid;
+        let reply = self
+            .allocate(uuid)
+            .await
+            .unwrap_or_else(|status| GetAllocatedChattingServer {
+                error: status.code(),
+                ..Default::default()
+            });
+        Ok(Response::new(reply))
+    }
+
+    async fn user_login_to_server(
+        &self,
+        request: Request<LoginChattingServer>,
+    ) -> GrpcResult<LoginChattingResponse> {
+        let LoginChattingServer { uuid, token } = request.into_inner();
+        let status = match self.stored_token(uuid).await {
+            Ok(Some(stored)) if bool::from(stored.as_bytes().ct_eq(token.as_bytes())) => {
+                Status::Success
+            }
+            Ok(Some(_)) => Status::LoginInfoError,
+            Ok(None) => Status::LoginUnsuccessful,
+            Err(error) => {
+                log::error!("token of user {uuid} unavailable: {error}");
+                Status::RedisUnknownError
+            }
+        };
+        Ok(Response::new(LoginChattingResponse {
+            error: status.code(),
+        }))
+    }
+
+    async fn register_chatting_server_instance(
+        &self,
+        request: Request<GrpcRegisterRequest>,
+    ) -> GrpcResult<GrpcStatusResponse> {
+        let taken = Status::ChattingServerAlreadyExists;
+        status_reply(Self::register(
+            &self.chat_servers,
+            request.into_inner(),
+            taken,
+        ))
+    }
+
+    async fn register_chatting_grpc_server(
+        &self,
+        request: Request<GrpcRegisterRequest>,
+    ) -> GrpcResult<GrpcStatusResponse> {
+        let taken = Status::GrpcServerAlreadyExists;
+        status_reply(Self::register(
+            &self.grpc_servers,
+            request.into_inner(),
+            taken,
+        ))
+    }
+
+    async fn chatting_server_shut_down(
+        &self,
+        request: Request<GrpcShutdownRequest>,
+    ) -> GrpcResult<GrpcStatusResponse> {
+        let unknown = Status::ChattingServerNotExists;
+        status_reply(Self::remove(
+            &self.chat_servers,
+            request.into_inner(),
+            unknown,
+        ))
+    }
+
+    async fn chatting_grpc_server_shut_down(
+        &self,
+        request: Request<GrpcShutdownRequest>,
+    ) -> GrpcResult<GrpcStatusResponse> {
+        let unknown = Status::GrpcServerNotExists;
+        status_reply(Self::remove(
+            &self.grpc_servers,
+            request.into_inner(),
+            unknown,
+        ))
+    }
+
+    async fn get_peer_chatting_server_info(
+        &self,
+        request: Request<PeerListsRequest>,
+    ) -> GrpcResult<PeerResponse> {
+        Ok(Response::new(Self::peers(
+            &self.chat_servers,
+            request.into_inner(),
+        )))
+    }
+
+    async fn get_peer_grpc_server_info(
+        &self,
+        request: Request<PeerListsRequest>,
+    ) -> GrpcResult<PeerResponse> {
+        Ok(Response::new(Self::peers(
+            &self.grpc_servers,
+            request.into_inner(),
+        )))
+    }
+}

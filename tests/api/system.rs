@@ -1,0 +1,202 @@
+//! The whole system in one process (`gateway-server all`), driven through
+//! the HTTP gateway as a client would: a code mailed over real SMTP,
+//! registration, login through the real balance service.
+
+use serde_json::{Value, json};
+
+use crate::balance_service::server;
+use crate::helpers::{
+    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_url, test_settings,
+};
+use crate::smtp::{SmtpSink, code_in};
+use gateway_server::config::Settings;
+use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
+use redis::AsyncCommands;
+
+struct System {
+    settings: Settings,
+    gateway: u16,
+    balance: u16,
+    sink: SmtpSink,
+    client: reqwest::Client,
+    _binary: RunningBinary,
+    _database: TestDatabase,
+    _keys: TestKeys,
+}
+
+impl System {
+    async fn start() -> System {
+        let sink = SmtpSink::start().await;
+        let mut settings = test_settings();
+        settings.verification.port = 0;
+        settings.balance.port = 0;
+        let database = TestDatabase::new(&settings);
+        let keys = TestKeys::new(&settings);
+        let mut command = gateway_command(&settings);
+        command
+            .arg("all")
+            .env("GATEWAY_MAIL__TRANSPORT", "smtp")
+            .env("GATEWAY_MAIL__HOST", "127.0.0.1")
+            .env("GATEWAY_MAIL__PORT", sink.port.to_string())
+            .env("GATEWAY_MAIL__TLS", "none");
+        let mut binary = RunningBinary::start(command);
+        let balance = binary.port_after("balance service listening on ");
+        let gateway = binary.port_after("gateway listening on ");
+        System {
+            settings,
+            gateway,
+            balance,
+            sink,
+            client: reqwest::Client::new(),
+            _binary: binary,
+            _database: database,
+            _keys: keys,
+        }
+    }
+
+    async fn call(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .client
+            .post(format!("http://127.0.0.1:{}{path}", self.gateway))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    async fn balancer(&self) -> BalancerServiceClient<tonic::transport::Channel> {
+        BalancerServiceClient::connect(format!("http://127.0.0.1:{}", self.balance))
+            .await
+            .unwrap()
+    }
+
+    async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(redis_url().as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.settings.redis.key_prefix)
+    }
+}
+
+#[actix_web::test]
+async fn a_user_registers_with_a_mailed_code_and_logs_in_to_the_least_loaded_server() {
+    let system = System::start().await;
+    let mut balancer = system.balancer().await;
+    for (name, port) in [("chat-a", "8100"), ("chat-b", "8200"), ("chat-c", "8300")] {
+        let reply = balancer
+            .register_chatting_server_instance(server(name, port))
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().error, 0);
+    }
+    let mut redis = system.redis().await;
+    let counts = system.key("redis_server");
+    let _: () = redis.hset(&counts, "chat-a", 12).await.unwrap();
+    let _: () = redis.hset(&counts, "chat-b", 3).await.unwrap();
+
+    let issued = system
+        .call("/get_verification", json!({"email": "Ada@Example.com"}))
+        .await;
+    assert_eq!(issued, json!({"error": 0, "email": "ada@example.com"}));
+    let code = code_in(&system.sink.message_to("ada@example.com").await);
+
+    let registered = system
+        .call(
+            "/post_registration",
+            json!({"username": "ada", "email": "ada@example.com", "password": "Analytical-Engine-1", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(registered["error"], 0, "{registered}");
+    let uuid = registered["uuid"].as_str().unwrap().to_owned();
+
+    let login = system
+        .call(
+            "/trylogin_server",
+            json!({"username": "ada", "password": "Analytical-Engine-1"}),
+        )
+        .await;
+    assert_eq!(login["error"], 0, "{login}");
+    assert_eq!(login["uuid"], uuid.as_str());
+    assert_eq!(
+        (login["host"].as_str(), login["port"].as_str()),
+        (Some("127.0.0.1"), Some("8200"))
+    );
+    let stored: String = redis
+        .get(system.key(&format!("user_token_{uuid}")))
+        .await
+        .unwrap();
+    assert_eq!(login["token"], stored.as_str());
+
+    // The token is reused on the next login, and chat servers accept it.
+    let again = system
+        .call(
+            "/trylogin_server",
+            json!({"username": "ada", "password": "Analytical-Engine-1"}),
+        )
+        .await;
+    assert_eq!(again["token"], stored.as_str());
+    let check = balancer
+        .user_login_to_server(gateway_server::grpc::proto::LoginChattingServer {
+            uuid: uuid.parse().unwrap(),
+            token: stored,
+        })
+        .await
+        .unwrap();
+    assert_eq!(check.into_inner().error, 0);
+}
+
+#[actix_web::test]
+async fn without_a_chat_server_login_answers_6() {
+    let system = System::start().await;
+    system
+        .call("/get_verification", json!({"email": "bo@example.com"}))
+        .await;
+    let code = code_in(&system.sink.message_to("bo@example.com").await);
+    let registered = system
+        .call(
+            "/post_registration",
+            json!({"username": "bo", "email": "bo@example.com", "password": "Correct-Horse-7", "captcha": code}),
+        )
+        .await;
+    assert_eq!(registered["error"], 0);
+    let login = system
+        .call(
+            "/trylogin_server",
+            json!({"username": "bo", "password": "Correct-Horse-7"}),
+        )
+        .await;
+    assert_eq!(login, json!({"error": 6}));
+}
+
+#[actix_web::test]
+async fn a_second_code_inside_the_cooldown_is_27() {
+    let system = System::start().await;
+    let first = system
+        .call("/get_verification", json!({"email": "cy@example.com"}))
+        .await;
+    assert_eq!(first["error"], 0);
+    let second = system
+        .call("/get_verification", json!({"email": "cy@example.com"}))
+        .await;
+    assert_eq!(second, json!({"error": 27}));
+}
+
+#[actix_web::test]
+async fn a_failed_mail_answers_3_and_leaves_no_code() {
+    let system = System::start().await;
+    system.sink.refuse_mail(true);
+    let answer = system
+        .call("/get_verification", json!({"email": "di@example.com"}))
+        .await;
+    assert_eq!(answer, json!({"error": 3}));
+    let mut redis = system.redis().await;
+    let code: Option<String> = redis.get(system.key("di@example.com")).await.unwrap();
+    assert_eq!(code, None);
+}

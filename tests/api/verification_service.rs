@@ -1,0 +1,246 @@
+//! `gateway-server verification` at the gRPC level, against real Redis and
+//! a real SMTP conversation.
+
+use std::time::Duration;
+
+use gateway_server::config::{MailTls, MailTransport, Settings};
+use gateway_server::grpc::proto::GetVerificationRequest;
+use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
+use gateway_server::services::{self, verification::VerificationServer};
+use redis::AsyncCommands;
+use tonic::transport::Channel;
+
+use crate::helpers::{RunningBinary, TestKeys, gateway_command, redis_url, test_settings};
+use crate::peers::closed_port;
+use crate::smtp::{SmtpSink, code_in};
+
+struct Verification {
+    client: VerificationServiceClient<Channel>,
+    settings: Settings,
+    _keys: TestKeys,
+}
+
+impl Verification {
+    async fn ask(&mut self, email: &str) -> (i32, String) {
+        let reply = self
+            .client
+            .get_verification_code(GetVerificationRequest {
+                email: email.into(),
+            })
+            .await
+            .expect("the service answers")
+            .into_inner();
+        (reply.error, reply.email)
+    }
+
+    async fn stored(&self, email: &str) -> (Option<String>, i64) {
+        let key = format!("{}{email}", self.settings.redis.key_prefix);
+        let mut redis = redis::Client::open(redis_url().as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let code: Option<String> = redis.get(&key).await.unwrap();
+        let ttl: i64 = redis.ttl(&key).await.unwrap();
+        (code, ttl)
+    }
+}
+
+fn smtp_settings(sink: &SmtpSink) -> Settings {
+    let mut settings = test_settings();
+    settings.mail.transport = MailTransport::Smtp;
+    settings.mail.host = "127.0.0.1".into();
+    settings.mail.port = sink.port;
+    settings.mail.tls = MailTls::None;
+    settings
+}
+
+async fn start(settings: Settings) -> Verification {
+    let keys = TestKeys::new(&settings);
+    let service = VerificationServer::new(&settings).expect("valid settings");
+    let listener = services::bind("127.0.0.1", 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(services::serve_verification(
+        service,
+        listener,
+        std::future::pending(),
+    ));
+    let client = VerificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    Verification {
+        client,
+        settings,
+        _keys: keys,
+    }
+}
+
+#[tokio::test]
+async fn a_six_digit_code_is_stored_at_the_address_and_mailed() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    let (error, email) = service.ask(" Una@Example.COM ").await;
+    assert_eq!((error, email.as_str()), (0, "una@example.com"));
+
+    let (stored, ttl) = service.stored("una@example.com").await;
+    let stored = stored.expect("the code is stored at key = the e-mail");
+    assert!(
+        stored.len() == 6 && stored.bytes().all(|b| b.is_ascii_digit()),
+        "{stored}"
+    );
+    assert!((170..=180).contains(&ttl), "ttl {ttl}");
+
+    let mail = sink.message_to("una@example.com").await;
+    assert_eq!(code_in(&mail), stored);
+    assert!(mail.contains("valid for 3 minutes"), "{mail}");
+    assert!(mail.contains("Subject: Your verification code"), "{mail}");
+}
+
+#[tokio::test]
+async fn the_code_lifetime_is_a_setting() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.verification.code_ttl_secs = 30;
+    let mut service = start(settings).await;
+    assert_eq!(service.ask("vera@example.com").await.0, 0);
+    let (_, ttl) = service.stored("vera@example.com").await;
+    assert!((25..=30).contains(&ttl), "ttl {ttl}");
+    assert!(
+        sink.message_to("vera@example.com")
+            .await
+            .contains("valid for 30 seconds")
+    );
+}
+
+#[tokio::test]
+async fn a_resend_inside_the_cooldown_is_refused_and_keeps_the_code() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    assert_eq!(service.ask("walt@example.com").await.0, 0);
+    let (first, _) = service.stored("walt@example.com").await;
+    sink.message_to("walt@example.com").await;
+
+    assert_eq!(service.ask("WALT@example.com").await.0, 27);
+    assert_eq!(
+        service.stored("walt@example.com").await.0,
+        first,
+        "the code is kept"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.messages().len(), 1, "no second mail was sent");
+}
+
+#[tokio::test]
+async fn after_the_cooldown_a_new_code_replaces_the_old() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.verification.resend_cooldown_secs = 1;
+    let mut service = start(settings).await;
+    assert_eq!(service.ask("xia@example.com").await.0, 0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(service.ask("xia@example.com").await.0, 0);
+    let (stored, _) = service.stored("xia@example.com").await;
+    let mails: Vec<String> = sink.messages();
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        stored.unwrap(),
+        code_in(&mails[1]),
+        "the newest mail holds the live code"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_answers_2_and_leaves_no_code() {
+    let sink = SmtpSink::start().await;
+    sink.refuse_mail(true);
+    let mut service = start(smtp_settings(&sink)).await;
+    assert_eq!(service.ask("yan@example.com").await.0, 2);
+    assert_eq!(service.stored("yan@example.com").await.0, None);
+    // Nor does it hold a cooldown: the next try goes out at once.
+    sink.refuse_mail(false);
+    assert_eq!(service.ask("yan@example.com").await.0, 0);
+    assert!(service.stored("yan@example.com").await.0.is_some());
+}
+
+#[tokio::test]
+async fn an_unreachable_smtp_server_answers_2() {
+    let mut settings = test_settings();
+    settings.mail.transport = MailTransport::Smtp;
+    settings.mail.host = "127.0.0.1".into();
+    settings.mail.port = closed_port().await;
+    settings.mail.tls = MailTls::None;
+    let mut service = start(settings).await;
+    assert_eq!(service.ask("zed@example.com").await.0, 2);
+    assert_eq!(service.stored("zed@example.com").await.0, None);
+}
+
+#[tokio::test]
+async fn a_redis_failure_answers_1() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.redis.port = closed_port().await;
+    let mut service = start(settings).await;
+    assert_eq!(service.ask("abe@example.com").await.0, 1);
+    assert!(sink.messages().is_empty(), "no mail without a stored code");
+}
+
+#[tokio::test]
+async fn a_bad_address_answers_2() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    assert_eq!(service.ask("not an address").await.0, 2);
+}
+
+#[tokio::test]
+async fn the_log_transport_writes_the_code_to_the_outbox_only() {
+    let mut settings = test_settings();
+    settings.mail.transport = MailTransport::Log;
+    let outbox = std::env::temp_dir().join(crate::helpers::unique_name("outbox"));
+    settings.mail.outbox_dir = Some(outbox.clone());
+    settings.verification.port = 0;
+    settings.verification.host = "127.0.0.1".into();
+    let _keys = TestKeys::new(&settings);
+
+    let mut command = gateway_command(&settings);
+    command
+        .arg("verification")
+        .env("RUST_LOG", "trace")
+        .env("GATEWAY_VERIFICATION__HOST", "127.0.0.1")
+        .env("GATEWAY_MAIL__TRANSPORT", "log")
+        .env("GATEWAY_MAIL__OUTBOX_DIR", &outbox);
+    let mut binary = RunningBinary::start(command);
+    let port = binary.port_after("verification service listening on ");
+    let mut client = VerificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let reply = client
+        .get_verification_code(GetVerificationRequest {
+            email: "bea@example.com".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.error, 0);
+    let log = binary.stop();
+
+    let key = format!("{}bea@example.com", settings.redis.key_prefix);
+    let mut redis = redis::Client::open(redis_url().as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let code: String = redis.get(&key).await.unwrap();
+    assert!(log.contains("mail to bea@example.com queued"), "{log}");
+    assert!(
+        !log.contains(&code),
+        "the code {code} reached the log:\n{log}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    let mail = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(code_in(&mail.replace("\r\n", "\n")), code);
+    std::fs::remove_dir_all(outbox).unwrap();
+}
