@@ -3,11 +3,11 @@
 
 use diesel::prelude::*;
 
-use super::schema::{authentication, user_profile};
+use super::schema::{Authentication, UserProfile};
 
 /// What login needs of an account.
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = authentication)]
+#[diesel(table_name = Authentication)]
 #[diesel(check_for_backend(diesel::mysql::Mysql))]
 pub struct Credentials {
     pub uuid: i32,
@@ -16,7 +16,7 @@ pub struct Credentials {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = authentication)]
+#[diesel(table_name = Authentication)]
 pub struct NewAccount<'a> {
     pub username: &'a str,
     pub password: &'a str,
@@ -24,7 +24,7 @@ pub struct NewAccount<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = user_profile)]
+#[diesel(table_name = UserProfile)]
 pub struct NewProfile<'a> {
     pub uuid: i32,
     pub nickname: &'a str,

@@ -6,7 +6,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 
 use super::models::{Credentials, NewAccount, NewProfile};
-use super::schema::{authentication, user_profile};
+use super::schema::{Authentication, UserProfile};
 
 diesel::define_sql_function! {
     /// MySQL's id of the row this connection inserted last.
@@ -29,14 +29,14 @@ pub async fn insert_account(
 ) -> QueryResult<Insertion> {
     let outcome = conn
         .transaction::<_, DieselError, _>(async |conn| {
-            diesel::insert_into(authentication::table)
+            diesel::insert_into(Authentication::table)
                 .values(&account)
                 .execute(conn)
                 .await?;
             let id: u64 = diesel::select(last_insert_id()).get_result(conn).await?;
             let uuid = i32::try_from(id)
                 .map_err(|_| DieselError::DeserializationError("uuid out of INT range".into()))?;
-            diesel::insert_into(user_profile::table)
+            diesel::insert_into(UserProfile::table)
                 .values(NewProfile {
                     uuid,
                     nickname: account.username,
@@ -59,8 +59,8 @@ pub async fn find_credentials(
     conn: &mut AsyncMysqlConnection,
     username: &str,
 ) -> QueryResult<Option<Credentials>> {
-    authentication::table
-        .filter(authentication::username.eq(username))
+    Authentication::table
+        .filter(Authentication::username.eq(username))
         .select(Credentials::as_select())
         .first(conn)
         .await
@@ -74,9 +74,9 @@ pub async fn account_exists(
     email: &str,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
-        authentication::table
-            .filter(authentication::username.eq(username))
-            .filter(authentication::email.eq(email)),
+        Authentication::table
+            .filter(Authentication::username.eq(username))
+            .filter(Authentication::email.eq(email)),
     ))
     .get_result(conn)
     .await
@@ -91,11 +91,11 @@ pub async fn set_password(
     password_hash: &str,
 ) -> QueryResult<usize> {
     diesel::update(
-        authentication::table
-            .filter(authentication::username.eq(username))
-            .filter(authentication::email.eq(email)),
+        Authentication::table
+            .filter(Authentication::username.eq(username))
+            .filter(Authentication::email.eq(email)),
     )
-    .set(authentication::password.eq(password_hash))
+    .set(Authentication::password.eq(password_hash))
     .execute(conn)
     .await
 }
@@ -109,11 +109,11 @@ pub async fn replace_password(
     password_hash: &str,
 ) -> QueryResult<usize> {
     diesel::update(
-        authentication::table
-            .filter(authentication::uuid.eq(uuid))
-            .filter(authentication::password.eq(stored)),
+        Authentication::table
+            .filter(Authentication::uuid.eq(uuid))
+            .filter(Authentication::password.eq(stored)),
     )
-    .set(authentication::password.eq(password_hash))
+    .set(Authentication::password.eq(password_hash))
     .execute(conn)
     .await
 }

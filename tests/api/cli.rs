@@ -99,8 +99,8 @@ async fn migrate_adopts_a_database_made_by_the_old_gateway() {
     let mut conn = AsyncMysqlConnection::establish(settings.mysql.database_url().expose_secret())
         .await
         .unwrap();
-    use gateway_server::db::schema::authentication::dsl;
-    let kept: i64 = dsl::authentication
+    use gateway_server::db::schema::Authentication::dsl;
+    let kept: i64 = dsl::Authentication
         .count()
         .get_result(&mut conn)
         .await

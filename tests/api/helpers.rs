@@ -195,8 +195,8 @@ impl TestApp {
     /// The stored password column of `username`.
     pub async fn stored_password(&self, username: &str) -> Option<String> {
         use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-        use gateway_server::db::schema::authentication::dsl;
-        dsl::authentication
+        use gateway_server::db::schema::Authentication::dsl;
+        dsl::Authentication
             .filter(dsl::username.eq(username))
             .select(dsl::password)
             .first(&mut self.db().await)

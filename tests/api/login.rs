@@ -2,7 +2,7 @@
 
 use diesel::ExpressionMethods;
 use diesel_async::RunQueryDsl;
-use gateway_server::db::schema::authentication;
+use gateway_server::db::schema::Authentication;
 use serde_json::json;
 
 use crate::helpers::TestApp;
@@ -64,11 +64,11 @@ async fn a_legacy_plaintext_password_logs_in_and_is_rehashed() {
     let app = TestApp::spawn().await;
     let mut db = app.db().await;
     // A row as the old C++ gateway wrote it.
-    diesel::insert_into(authentication::table)
+    diesel::insert_into(Authentication::table)
         .values((
-            authentication::username.eq("legacy"),
-            authentication::password.eq("Plain-Text-99"),
-            authentication::email.eq("legacy@example.com"),
+            Authentication::username.eq("legacy"),
+            Authentication::password.eq("Plain-Text-99"),
+            Authentication::email.eq("legacy@example.com"),
         ))
         .execute(&mut db)
         .await

@@ -195,14 +195,14 @@ async fn sixteen_racing_registrations_of_one_name_make_exactly_one_account() {
 
     use diesel::QueryDsl;
     use diesel_async::RunQueryDsl;
-    use gateway_server::db::schema::{authentication, user_profile};
+    use gateway_server::db::schema::{Authentication, UserProfile};
     let mut db = app.db().await;
-    let accounts: i64 = authentication::table
+    let accounts: i64 = Authentication::table
         .count()
         .get_result(&mut db)
         .await
         .unwrap();
-    let profiles: i64 = user_profile::table
+    let profiles: i64 = UserProfile::table
         .count()
         .get_result(&mut db)
         .await
