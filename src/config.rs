@@ -90,6 +90,17 @@ pub struct BalanceSettings {
     pub port: u16,
     /// Lifetime of a user's chat-server token.
     pub token_ttl_secs: u64,
+    /// Chat servers known from the start, for chat servers that do not
+    /// register themselves (a server that does would be refused with 7).
+    pub chat_servers: Vec<StaticChatServer>,
+}
+
+/// One `[[balance.chat_servers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaticChatServer {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
 }
 
 impl Default for BalanceSettings {
@@ -98,6 +109,7 @@ impl Default for BalanceSettings {
             host: "127.0.0.1".into(),
             port: 59900,
             token_ttl_secs: 86400,
+            chat_servers: Vec::new(),
         }
     }
 }
@@ -365,6 +377,14 @@ impl Settings {
         }
         if !(1..=600).contains(&self.verification.code_ttl_secs) {
             return invalid("verification.code_ttl_secs must be 1 to 600");
+        }
+        if self
+            .balance
+            .chat_servers
+            .iter()
+            .any(|server| server.name.trim().is_empty())
+        {
+            return invalid("every balance.chat_servers entry needs a name");
         }
         if self.balance.token_ttl_secs == 0 {
             return invalid("balance.token_ttl_secs must be at least 1");

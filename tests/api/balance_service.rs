@@ -350,3 +350,22 @@ async fn a_redis_failure_answers_8_not_a_crash() {
     assert_eq!(balance.allocate(1).await.0, 8);
     assert_eq!(balance.login(1, "x").await, 8);
 }
+
+#[tokio::test]
+async fn chat_servers_from_the_settings_are_known_from_the_start() {
+    let mut settings = test_settings();
+    settings.balance.chat_servers = vec![gateway_server::config::StaticChatServer {
+        name: "static-1".into(),
+        host: "10.9.8.7".into(),
+        port: 8123,
+    }];
+    let mut balance = Balance::start_with(settings).await;
+    let (error, port, _) = balance.allocate(5).await;
+    assert_eq!((error, port.as_str()), (0, "8123"));
+    let again = balance
+        .client
+        .register_chatting_server_instance(server("static-1", "1"))
+        .await
+        .unwrap();
+    assert_eq!(again.into_inner().error, 7);
+}

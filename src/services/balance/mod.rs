@@ -61,8 +61,21 @@ fn status_reply(status: Status) -> GrpcResult<GrpcStatusResponse> {
 
 impl BalanceServer {
     pub fn new(settings: &Settings) -> Result<Self, super::ServiceError> {
+        let chat_servers = Registry::default();
+        for server in &settings.balance.chat_servers {
+            let address = ServerAddress {
+                host: server.host.clone(),
+                port: server.port.to_string(),
+            };
+            if !chat_servers.register(server.name.clone(), address) {
+                log::warn!(
+                    "chat server {} is listed twice; the first entry counts",
+                    server.name
+                );
+            }
+        }
         Ok(Self {
-            chat_servers: Registry::default(),
+            chat_servers,
             grpc_servers: Registry::default(),
             redis: kv::build_pool(&settings.redis)?,
             key_prefix: settings.redis.key_prefix.clone(),
