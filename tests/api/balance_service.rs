@@ -10,7 +10,7 @@ use gateway_server::services::{self, balance::BalanceServer};
 use redis::AsyncCommands;
 use tonic::transport::Channel;
 
-use crate::helpers::{TestKeys, redis_url, test_settings};
+use crate::helpers::{TestKeys, redis_connection, test_settings};
 use crate::peers::closed_port;
 
 pub struct Balance {
@@ -61,11 +61,7 @@ impl Balance {
     }
 
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url().as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        redis_connection().await
     }
 
     /// Writes a chat server's login count as chat servers do.

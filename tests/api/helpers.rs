@@ -24,6 +24,15 @@ pub fn redis_url() -> url::Url {
     url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
 }
 
+/// A connection to the test Redis.
+pub async fn redis_connection() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(redis_url().as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis answers")
+}
+
 /// A name no other test (in this or a parallel run) uses.
 pub fn unique_name(kind: &str) -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -149,11 +158,7 @@ impl TestApp {
     }
 
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url().as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("Redis answers")
+        redis_connection().await
     }
 
     /// The code the verification service stored for `email`.

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::helpers::{
-    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_url, test_settings,
+    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_connection, test_settings,
 };
 use crate::peers::{FakeBalancer, FakeVerification, token_for};
 
@@ -37,8 +37,7 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
             response.json::<serde_json::Value>().await.unwrap()
         }
     };
-    let redis = redis::Client::open(redis_url().as_str()).unwrap();
-    let redis = redis.get_multiplexed_async_connection().await.unwrap();
+    let redis = redis_connection().await;
     let key = format!("{}{}", settings.redis.key_prefix, "zoe@example.com");
     let code = || {
         let key = key.clone();

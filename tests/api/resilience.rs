@@ -9,16 +9,21 @@ use serde_json::json;
 use crate::helpers::TestApp;
 use crate::peers::closed_port;
 
-#[actix_web::test]
-async fn mysql_down_is_status_10() {
+/// A gateway whose MySQL is down (nothing listens on its port).
+async fn spawn_without_mysql() -> TestApp {
     let port = closed_port().await;
-    let app = TestApp::spawn_with(|settings| {
+    TestApp::spawn_with(|settings| {
         settings.mysql.port = port;
         settings.mysql.run_migrations = false;
         settings.mysql.connect_timeout_ms = 500;
         settings.mysql.checkout_timeout_ms = 1000;
     })
-    .await;
+    .await
+}
+
+#[actix_web::test]
+async fn mysql_down_is_status_10() {
+    let app = spawn_without_mysql().await;
     let started = Instant::now();
     let check = app
         .call(
@@ -43,14 +48,7 @@ async fn mysql_down_is_status_10() {
 
 #[actix_web::test]
 async fn a_registration_that_fails_in_mysql_keeps_the_code() {
-    let port = closed_port().await;
-    let app = TestApp::spawn_with(|settings| {
-        settings.mysql.port = port;
-        settings.mysql.run_migrations = false;
-        settings.mysql.connect_timeout_ms = 500;
-        settings.mysql.checkout_timeout_ms = 1000;
-    })
-    .await;
+    let app = spawn_without_mysql().await;
     let code = app.request_code("v@example.com").await;
     let answer = app
         .call(

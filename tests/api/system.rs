@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::balance_service::server;
 use crate::helpers::{
-    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_url, test_settings,
+    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_connection, test_settings,
 };
 use crate::smtp::{SmtpSink, code_in};
 use gateway_server::config::Settings;
@@ -73,11 +73,7 @@ impl System {
     }
 
     async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(redis_url().as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        redis_connection().await
     }
 
     fn key(&self, name: &str) -> String {

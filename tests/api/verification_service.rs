@@ -10,7 +10,7 @@ use gateway_server::services::{self, verification::VerificationServer};
 use redis::AsyncCommands;
 use tonic::transport::Channel;
 
-use crate::helpers::{RunningBinary, TestKeys, gateway_command, redis_url, test_settings};
+use crate::helpers::{RunningBinary, TestKeys, gateway_command, redis_connection, test_settings};
 use crate::peers::closed_port;
 use crate::smtp::{SmtpSink, code_in};
 
@@ -35,11 +35,7 @@ impl Verification {
 
     async fn stored(&self, email: &str) -> (Option<String>, i64) {
         let key = format!("{}{email}", self.settings.redis.key_prefix);
-        let mut redis = redis::Client::open(redis_url().as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        let mut redis = redis_connection().await;
         let code: Option<String> = redis.get(&key).await.unwrap();
         let ttl: i64 = redis.ttl(&key).await.unwrap();
         (code, ttl)
@@ -224,11 +220,7 @@ async fn the_log_transport_writes_the_code_to_the_outbox_only() {
     let log = binary.stop();
 
     let key = format!("{}bea@example.com", settings.redis.key_prefix);
-    let mut redis = redis::Client::open(redis_url().as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut redis = redis_connection().await;
     let code: String = redis.get(&key).await.unwrap();
     assert!(log.contains("mail to bea@example.com queued"), "{log}");
     assert!(

@@ -1,12 +1,11 @@
 use actix_web::web::{Bytes, Data};
 
+use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::{CheckAccount, ResetPassword};
-use crate::actors::captcha::{ClaimCode, RestoreCode};
 use crate::domain::{Email, Username};
 use crate::http::request::{AccountRequest, ResetRequest, decode};
 use crate::http::{ApiError, Reply};
-use crate::kv::codes::ClaimedCode;
 
 /// `/check_accountexists`: success only if one account has both the name
 /// and the e-mail.
@@ -32,39 +31,18 @@ pub async fn check_account_exists(body: Bytes, actors: Data<Actors>) -> Result<R
 /// address could take the account over).
 pub async fn reset_password(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
-    let claimed = actors
-        .captcha
-        .send(ClaimCode {
-            email: request.email.clone(),
-            code: request.code,
-        })
-        .await
-        .map_err(ApiError::captcha_gone)??;
-    let reset = actors
-        .account
-        .send(ResetPassword {
-            username: request.username,
-            email: request.email,
-            password: request.password,
-        })
-        .await
-        .map_err(ApiError::account_gone)
-        .and_then(|outcome| outcome.map_err(ApiError::from));
-    match reset {
-        Ok(()) => Ok(Reply::success()),
-        Err(error) => {
-            give_back_code(&actors, claimed).await;
-            Err(error)
-        }
-    }
-}
-
-/// Restores a claimed code whose work failed. Failing to restore only costs
-/// the user a new code, so it is logged, not answered.
-pub(super) async fn give_back_code(actors: &Actors, claimed: ClaimedCode) {
-    match actors.captcha.send(RestoreCode(claimed)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => log::warn!("verification code not restored: {error}"),
-        Err(error) => log::warn!("verification code not restored: {error}"),
-    }
+    let reset = ResetPassword {
+        username: request.username,
+        email: request.email.clone(),
+        password: request.password,
+    };
+    spend_code(&actors, request.email, request.code, async {
+        Ok(actors
+            .account
+            .send(reset)
+            .await
+            .map_err(ApiError::account_gone)??)
+    })
+    .await?;
+    Ok(Reply::success())
 }

@@ -2,6 +2,7 @@
 //! plain-text 404 for everything else.
 
 mod account;
+mod code;
 mod login;
 mod registration;
 mod verification;
