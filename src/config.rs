@@ -28,6 +28,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub security: SecuritySettings,
     pub mail: MailSettings,
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +41,8 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Larger request bodies are refused before they are read whole.
     pub max_body_bytes: usize,
+    /// A client must send its request head within this time (slow-loris).
+    pub client_request_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -49,6 +52,7 @@ impl Default for HttpSettings {
             port: 8080,
             workers: 0,
             max_body_bytes: 16 * 1024,
+            client_request_timeout_ms: 5000,
         }
     }
 }
@@ -261,12 +265,65 @@ impl RedisSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SecuritySettings {
     /// Threads that hash and verify passwords; 0 means one per CPU core.
     /// Bounds how much CPU a login flood can take from other requests.
     pub hash_threads: usize,
+    /// New passwords whose zxcvbn score (0-4) is below this are refused.
+    pub min_password_score: u8,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self {
+            hash_threads: 0,
+            min_password_score: 2,
+        }
+    }
+}
+
+/// Abuse limits; their counters live in Redis so that they hold across
+/// gateway instances. A limit of 0 switches that limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Wrong codes accepted for one address before its code is deleted.
+    pub code_attempts: u32,
+    /// Failed logins of one account within `login_window_secs` before its
+    /// logins are refused (27) until the window passes.
+    pub login_failures: u32,
+    pub login_window_secs: u64,
+    /// Requests per client address per endpoint within `ip_window_secs`.
+    pub ip_burst: u32,
+    pub ip_window_secs: u64,
+    /// Peers whose `X-Forwarded-For` is believed: addresses or networks
+    /// (`10.0.0.0/8`), as a list or a comma-separated string.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            code_attempts: 5,
+            login_failures: 10,
+            login_window_secs: 900,
+            ip_burst: 30,
+            ip_window_secs: 300,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl LimitSettings {
+    pub fn login_window(&self) -> Duration {
+        Duration::from_secs(self.login_window_secs)
+    }
+    pub fn ip_window(&self) -> Duration {
+        Duration::from_secs(self.ip_window_secs)
+    }
 }
 
 /// How the verification service delivers codes.
@@ -405,6 +462,33 @@ fn is_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
+/// `["10.0.0.1", "10.1.0.0/16"]` or `"10.0.0.1, 10.1.0.0/16"`; a bare
+/// address is a network of one.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Listed {
+        Many(Vec<String>),
+        One(String),
+    }
+    let items = match Listed::deserialize(deserializer)? {
+        Listed::Many(items) => items,
+        Listed::One(text) => text.split(',').map(str::to_owned).collect(),
+    };
+    items
+        .iter()
+        .map(|item| item.trim())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    serde::de::Error::custom(format!("{item:?} is not an address or network"))
+                })
+        })
+        .collect()
+}
+
 /// Environment values such as `GATEWAY_REDIS__PASSWORD=123456` arrive as
 /// numbers; a password is whatever was written, so accept any scalar.
 fn secret_from_scalar<'de, D: Deserializer<'de>>(
@@ -466,6 +550,10 @@ mod tests {
             jail.set_env("GATEWAY_MYSQL__DATABASE", "fromenv");
             jail.set_env("GATEWAY_REDIS__PASSWORD", "123456");
             jail.set_env("GATEWAY_GRPC__TIMEOUT_MS", "750");
+            jail.set_env(
+                "GATEWAY_LIMITS__TRUSTED_PROXIES",
+                "10.0.0.1, 192.168.0.0/16",
+            );
             let settings = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(settings.http.port, 9000);
             assert_eq!(settings.mysql.database, "fromenv");
@@ -474,6 +562,13 @@ mod tests {
             // A numeric-looking password stays the text it was.
             assert_eq!(settings.redis.password.expose_secret(), "123456");
             assert_eq!(settings.grpc.timeout_ms, 750);
+            let proxies: Vec<String> = settings
+                .limits
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert_eq!(proxies, ["10.0.0.1/32", "192.168.0.0/16"]);
             Ok(())
         });
     }
@@ -526,6 +621,9 @@ mod tests {
             jail.set_env("GATEWAY_MAIL__TRANSPORT", "carrier-pigeon");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
             jail.set_env("GATEWAY_MAIL__TRANSPORT", "smtp");
+            jail.set_env("GATEWAY_LIMITS__TRUSTED_PROXIES", "10.0.0.1, nonsense");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
+            jail.set_env("GATEWAY_LIMITS__TRUSTED_PROXIES", "");
             assert!(Settings::load(None).is_ok());
             jail.set_env("GATEWAY_HTTP__PORT", "not a port");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));

@@ -5,6 +5,7 @@
 //! wire JSON (`http::Reply`) with a status code (`status`).
 
 pub mod actors;
+pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod db;

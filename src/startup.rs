@@ -3,6 +3,7 @@
 //! port 0 and read the port the OS chose.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::Logger;
@@ -86,6 +87,7 @@ fn serve(
     actors: Actors,
 ) -> Result<Server, ApplicationError> {
     let actors = web::Data::new(actors);
+    let limits = web::Data::new(settings.limits.clone());
     let body_limit = web::PayloadConfig::new(settings.http.max_body_bytes);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -94,9 +96,15 @@ fn serve(
                     .custom_request_replace("method", |request| request.method().to_string()),
             )
             .app_data(actors.clone())
+            .app_data(limits.clone())
             .app_data(body_limit.clone())
             .configure(http::configure)
     });
+    // Slow-loris: a client that does not finish its request head in time is
+    // answered 408 and dropped, without holding up anyone else.
+    server = server.client_request_timeout(Duration::from_millis(
+        settings.http.client_request_timeout_ms,
+    ));
     if settings.http.workers > 0 {
         server = server.workers(settings.http.workers);
     }

@@ -12,7 +12,7 @@ use crate::db::queries::{self, Insertion};
 use crate::db::{DbPool, build_pool};
 use crate::domain::{Email, Password, Username};
 use crate::security::password::HashError;
-use crate::security::{PasswordHasher, Verdict};
+use crate::security::{NewPasswordError, PasswordHasher, Verdict};
 use crate::status::Status;
 
 /// Owns the MySQL pool and the password hasher.
@@ -31,6 +31,8 @@ pub enum AccountError {
     NotFound,
     #[error("wrong username or password")]
     WrongCredentials,
+    #[error("the new password is too easy to guess")]
+    Guessable,
     #[error("no database connection: {0}")]
     Checkout(#[from] bb8::RunError<PoolError>),
     #[error("database: {0}")]
@@ -45,6 +47,7 @@ impl AccountError {
             AccountError::Taken => Status::AccountAlreadyExists,
             AccountError::NotFound => Status::MysqlAccountNotExists,
             AccountError::WrongCredentials => Status::LoginInfoError,
+            AccountError::Guessable => Status::InputInvalid,
             // A failed hash is a server-side fault like a database one; the
             // protocol has no more specific code for it.
             AccountError::Checkout(_) | AccountError::Query(_) | AccountError::Hashing(_) => {
@@ -54,7 +57,29 @@ impl AccountError {
     }
 }
 
+impl From<NewPasswordError> for AccountError {
+    fn from(error: NewPasswordError) -> Self {
+        match error {
+            NewPasswordError::Guessable => AccountError::Guessable,
+            NewPasswordError::Hash(error) => AccountError::Hashing(error),
+        }
+    }
+}
+
 impl AccountActor {
+    /// Hashes a new password of `username` / `email` under the strength rule.
+    fn hash_new(
+        &self,
+        password: Password,
+        username: &Username,
+        email: &Email,
+    ) -> impl Future<Output = Result<String, AccountError>> + 'static {
+        let hasher = self.hasher.clone();
+        let inputs = vec![username.as_str().to_owned(), email.as_str().to_owned()];
+        let min_score = self.settings.security.min_password_score;
+        async move { Ok(hasher.hash_new(password, inputs, min_score).await?) }
+    }
+
     pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
         let pool = build_pool(&settings.mysql);
         let hasher = PasswordHasher::new(settings.security.hash_threads)?;
@@ -105,11 +130,12 @@ impl Handler<Register> for AccountActor {
     type Result = ResponseFuture<Result<i32, AccountError>>;
 
     fn handle(&mut self, message: Register, _: &mut Context<Self>) -> Self::Result {
-        let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
+        let pool = self.pool.clone();
+        let hashing = self.hash_new(message.password, &message.username, &message.email);
         Box::pin(async move {
             // Hash before checking out a connection: no connection sits idle
             // for the length of a hash.
-            let hash = hasher.hash(message.password).await?;
+            let hash = hashing.await?;
             let account = NewAccount {
                 username: message.username.as_str(),
                 password: &hash,
@@ -160,9 +186,10 @@ impl Handler<ResetPassword> for AccountActor {
     type Result = ResponseFuture<Result<(), AccountError>>;
 
     fn handle(&mut self, message: ResetPassword, _: &mut Context<Self>) -> Self::Result {
-        let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
+        let pool = self.pool.clone();
+        let hashing = self.hash_new(message.password, &message.username, &message.email);
         Box::pin(async move {
-            let hash = hasher.hash(message.password).await?;
+            let hash = hashing.await?;
             let mut conn = checkout(&pool).await?;
             let (username, email) = (message.username.as_str(), message.email.as_str());
             match queries::set_password(&mut conn, username, email, &hash).await? {

@@ -9,8 +9,8 @@ use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
 use crate::grpc::proto::verification_service_client::VerificationServiceClient;
 use crate::grpc::{lazy_channel, verification_error};
-use crate::kv::codes::{self, ClaimedCode};
-use crate::kv::{self, RedisPool, StoreError, keys};
+use crate::kv::codes::{self, ClaimedCode, CodeSlot};
+use crate::kv::{self, RedisPool, StoreError};
 use crate::status::Status;
 
 /// Owns the verification service's channel and the Redis pool.
@@ -136,9 +136,10 @@ impl Handler<ClaimCode> for CaptchaActor {
     fn handle(&mut self, message: ClaimCode, _: &mut Context<Self>) -> Self::Result {
         let redis = self.redis.clone();
         let limit = self.settings.redis.timeout();
-        let key = keys::verification_code(&self.settings.redis.key_prefix, message.email.as_str());
+        let max_attempts = self.settings.limits.code_attempts;
+        let slot = CodeSlot::of(&self.settings.redis.key_prefix, message.email.as_str());
         Box::pin(async move {
-            codes::claim(&redis, limit, key, message.code.expose())
+            codes::claim(&redis, limit, &slot, message.code.expose(), max_attempts)
                 .await?
                 .ok_or(CaptchaError::CodeNotFound)
         })

@@ -4,7 +4,8 @@
 //! * [`CaptchaActor`]: the verification service's gRPC channel and the Redis
 //!   pool (issues codes, claims and restores them);
 //! * [`AccountActor`]: the MySQL pool and the password hasher;
-//! * [`BalanceActor`]: the balance service's gRPC channel.
+//! * [`BalanceActor`]: the balance service's gRPC channel;
+//! * [`LimitActor`]: the Redis pool of the abuse counters.
 //!
 //! Handlers reply with a `ResponseFuture`: the actor only starts the work, so
 //! requests run concurrently instead of queueing behind the slowest one.
@@ -12,6 +13,7 @@
 pub mod account;
 pub mod balance;
 pub mod captcha;
+pub mod limits;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,7 @@ use actix::{Actor, Addr, Supervisor};
 pub use account::AccountActor;
 pub use balance::BalanceActor;
 pub use captcha::CaptchaActor;
+pub use limits::LimitActor;
 
 use crate::config::Settings;
 
@@ -49,6 +52,7 @@ pub struct Actors {
     pub captcha: Addr<CaptchaActor>,
     pub account: Addr<AccountActor>,
     pub balance: Addr<BalanceActor>,
+    pub limits: Addr<LimitActor>,
     pub restarts: Arc<Restarts>,
 }
 
@@ -70,11 +74,13 @@ impl Actors {
         let settings = Arc::new(settings.clone());
         let captcha = CaptchaActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
         let account = AccountActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
-        let balance = BalanceActor::new(settings, Arc::clone(&restarts))?;
+        let balance = BalanceActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
+        let limits = LimitActor::new(settings, Arc::clone(&restarts))?;
         Ok(Actors {
             captcha: supervise(captcha),
             account: supervise(account),
             balance: supervise(balance),
+            limits: supervise(limits),
             restarts,
         })
     }

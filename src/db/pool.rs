@@ -8,9 +8,10 @@ use diesel_async::pooled_connection::{
 use futures_util::FutureExt;
 use secrecy::ExposeSecret;
 
+use crate::backend::GuardedPool;
 use crate::config::MysqlSettings;
 
-pub type DbPool = Pool<AsyncMysqlConnection>;
+pub type DbPool = GuardedPool<AsyncDieselConnectionManager<AsyncMysqlConnection>>;
 
 /// Opens one connection, bounded by `mysql.connect_timeout_ms` (an
 /// unreachable host would otherwise wait for the OS's TCP timeout).
@@ -47,8 +48,8 @@ pub fn build_pool(settings: &MysqlSettings) -> DbPool {
         settings.database_url().expose_secret(),
         config,
     );
-    Pool::builder()
+    let builder = Pool::builder()
         .max_size(settings.pool_size)
-        .connection_timeout(settings.checkout_timeout())
-        .build_unchecked(manager)
+        .retry_connection(false);
+    GuardedPool::build("MySQL", builder, manager, settings.checkout_timeout())
 }

@@ -9,6 +9,7 @@ use super::reply::Reply;
 use crate::actors::account::AccountError;
 use crate::actors::balance::BalanceError;
 use crate::actors::captcha::CaptchaError;
+use crate::actors::limits::LimitError;
 use crate::domain::InvalidInput;
 use crate::status::Status;
 
@@ -25,6 +26,8 @@ pub enum ApiError {
     Account(#[from] AccountError),
     #[error(transparent)]
     Balance(#[from] BalanceError),
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// The actor was restarted or stopped while holding the request.
     #[error("{actor} actor did not answer: {source}")]
     Mailbox {
@@ -42,6 +45,7 @@ impl ApiError {
             ApiError::Captcha(error) => error.status(),
             ApiError::Account(error) => error.status(),
             ApiError::Balance(error) => error.status(),
+            ApiError::Limit(error) => error.status(),
             ApiError::Mailbox { status, .. } => *status,
         }
     }
@@ -69,6 +73,16 @@ impl ApiError {
         let status = Status::GrpcError;
         ApiError::Mailbox {
             actor: "balance",
+            status,
+            source,
+        }
+    }
+
+    /// Login counting is Redis work: without it, no login (fail closed).
+    pub fn limits_gone(source: MailboxError) -> ApiError {
+        let status = Status::RedisUnknownError;
+        ApiError::Mailbox {
+            actor: "limits",
             status,
             source,
         }

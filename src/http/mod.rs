@@ -2,6 +2,7 @@
 //! requests and answers, and the mapping of every failure to a status code.
 
 mod error;
+mod limits;
 mod reply;
 mod request;
 mod routes;

@@ -9,17 +9,30 @@ use std::time::Duration;
 
 use redis::Script;
 
-use super::{RedisPool, StoreError, with_connection};
+use super::{RedisPool, StoreError, keys, with_connection};
 
 /// Returns the remaining lifetime in milliseconds (-1: none) when the stored
-/// code equals ARGV[1] and deletes it; returns false otherwise.
+/// code (KEYS[1]) equals ARGV[1], and deletes it; returns false otherwise.
+/// A wrong code counts one attempt (KEYS[2], living as long as the code);
+/// at ARGV[2] attempts (0: no limit) the code itself is deleted, so a short
+/// code cannot be guessed by trying them all.
 static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         local stored = redis.call('GET', KEYS[1])
-        if stored == false or stored ~= ARGV[1] then return false end
+        if stored == false then return false end
+        if stored ~= ARGV[1] then
+            local limit = tonumber(ARGV[2])
+            if limit > 0 then
+                local attempts = redis.call('INCR', KEYS[2])
+                local ttl = redis.call('PTTL', KEYS[1])
+                if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+                if attempts >= limit then redis.call('DEL', KEYS[1], KEYS[2]) end
+            end
+            return false
+        end
         local ttl = redis.call('PTTL', KEYS[1])
-        redis.call('DEL', KEYS[1])
+        redis.call('DEL', KEYS[1], KEYS[2])
         return ttl
         ",
     )
@@ -34,25 +47,27 @@ pub struct ClaimedCode {
     remaining: Option<Duration>,
 }
 
-/// Claims the code stored at `key` if it equals `code`. `Ok(None)`: no such
-/// code (missing, expired or different).
+/// Claims the code of `slot` if it equals `code`. `Ok(None)`: no such code
+/// (missing, expired or different). `max_attempts` wrong codes delete it.
 pub async fn claim(
     pool: &RedisPool,
     limit: Duration,
-    key: String,
+    slot: &CodeSlot,
     code: &str,
+    max_attempts: u32,
 ) -> Result<Option<ClaimedCode>, StoreError> {
-    let script_key = key.clone();
     let remaining: Option<i64> = with_connection(pool, limit, |mut connection| async move {
         CLAIM
-            .key(script_key)
+            .key(&slot.code_key)
+            .key(&slot.attempts_key)
             .arg(code)
+            .arg(max_attempts)
             .invoke_async(&mut connection)
             .await
     })
     .await?;
     Ok(remaining.map(|millis| ClaimedCode {
-        key,
+        key: slot.code_key.clone(),
         value: code.to_owned().into(),
         remaining: u64::try_from(millis).ok().map(Duration::from_millis),
     }))
@@ -85,8 +100,9 @@ pub async fn restore(
 }
 
 /// Stores a new code unless one was issued for the address within the
-/// cooldown (ARGV[3] seconds; 0 = none). Returns 1 when stored, 0 when the
-/// cooldown refused it (the existing code stays as it is).
+/// cooldown (ARGV[3] seconds; 0 = none), and starts its count of wrong
+/// attempts afresh. Returns 1 when stored, 0 when the cooldown refused it
+/// (the existing code stays as it is).
 static ISSUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -95,6 +111,7 @@ static ISSUE: LazyLock<Script> = LazyLock::new(|| {
             if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', cooldown) then return 0 end
         end
         redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+        redis.call('DEL', KEYS[3])
         return 1
         ",
     )
@@ -111,11 +128,23 @@ static WITHDRAW: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Where an address's code and its resend cooldown live.
+/// Where an address's code, its resend cooldown and its count of wrong
+/// attempts live.
 #[derive(Debug, Clone)]
 pub struct CodeSlot {
     pub code_key: String,
     pub cooldown_key: String,
+    pub attempts_key: String,
+}
+
+impl CodeSlot {
+    pub fn of(prefix: &str, email: &str) -> CodeSlot {
+        CodeSlot {
+            code_key: keys::verification_code(prefix, email),
+            cooldown_key: keys::verification_cooldown(prefix, email),
+            attempts_key: keys::verification_attempts(prefix, email),
+        }
+    }
 }
 
 /// Stores `code` for `lifetime`; `Ok(false)` when the cooldown refused it.
@@ -131,6 +160,7 @@ pub async fn issue(
         ISSUE
             .key(&slot.code_key)
             .key(&slot.cooldown_key)
+            .key(&slot.attempts_key)
             .arg(code)
             .arg(lifetime.as_secs())
             .arg(cooldown.as_secs())

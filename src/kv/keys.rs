@@ -12,6 +12,22 @@ pub fn verification_cooldown(prefix: &str, email: &str) -> String {
     format!("{prefix}verification_cooldown_{email}")
 }
 
+/// Wrong codes submitted for `email` since its code was issued.
+pub fn verification_attempts(prefix: &str, email: &str) -> String {
+    format!("{prefix}verification_attempts_{email}")
+}
+
+/// Login attempts of one account in the current window. Names compare
+/// case-insensitively in MySQL, so they are counted that way too.
+pub fn login_attempts(prefix: &str, username: &str) -> String {
+    format!("{prefix}login_attempts_{}", username.to_lowercase())
+}
+
+/// Requests from one client address to one endpoint in the current window.
+pub fn address_requests(prefix: &str, endpoint: &str, address: &std::net::IpAddr) -> String {
+    format!("{prefix}requests_{endpoint}_{address}")
+}
+
 /// Hash of login counts: field = chat server name, value = count.
 pub fn login_counts(prefix: &str) -> String {
     format!("{prefix}redis_server")
@@ -34,6 +50,12 @@ mod tests {
             "verification_cooldown_a@b.co"
         );
         assert_eq!(login_counts(""), "redis_server");
+        assert_eq!(login_attempts("", "Bob"), "login_attempts_bob");
+        let address = "10.0.0.1".parse().unwrap();
+        assert_eq!(
+            address_requests("", "/trylogin_server", &address),
+            "requests_/trylogin_server_10.0.0.1"
+        );
         assert_eq!(user_token("", 42), "user_token_42");
     }
 

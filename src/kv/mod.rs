@@ -3,6 +3,7 @@
 //! that keep multi-step operations atomic.
 
 pub mod codes;
+pub mod counters;
 pub mod keys;
 
 use std::future::Future;
@@ -14,9 +15,10 @@ use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError};
 use secrecy::ExposeSecret;
 
+use crate::backend::GuardedPool;
 use crate::config::RedisSettings;
 
-pub type RedisPool = Pool<RedisConnectionManager>;
+pub type RedisPool = GuardedPool<RedisConnectionManager>;
 
 /// Why a Redis operation did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -39,13 +41,13 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
         .into_connection_info()?
         .set_redis_settings(redis);
     let manager = RedisConnectionManager::new(info)?;
-    Ok(Pool::builder()
+    let builder = Pool::builder()
         .max_size(settings.pool_size)
-        .connection_timeout(settings.timeout())
         // A multiplexed connection notices a dead socket on its next command;
         // a PING on every checkout would double the round trips for nothing.
         .test_on_check_out(false)
-        .build_unchecked(manager))
+        .retry_connection(false);
+    Ok(GuardedPool::build("Redis", builder, manager, settings.timeout()))
 }
 
 /// Runs `operation` on a pooled connection, the checkout and the command

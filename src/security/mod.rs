@@ -1,5 +1,7 @@
-//! Password hashing and (later) request limits.
+//! Password hashing and strength, and who a request comes from.
 
+pub mod client_address;
 pub mod password;
+pub mod strength;
 
-pub use password::{PasswordHasher, Verdict};
+pub use password::{NewPasswordError, PasswordHasher, Verdict};

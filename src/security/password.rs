@@ -13,6 +13,7 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
+use super::strength::is_strong_enough;
 use crate::domain::Password;
 
 /// ASVS 6.5 / OWASP minimum for argon2id: 19 MiB, 2 passes, 1 lane.
@@ -31,6 +32,15 @@ pub enum HashError {
     Argon2(String),
     #[error("hashing task failed: {0}")]
     Task(String),
+}
+
+/// Why a new password was not hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum NewPasswordError {
+    #[error("the password is too easy to guess")]
+    Guessable,
+    #[error(transparent)]
+    Hash(#[from] HashError),
 }
 
 /// Result of checking a password against what an account stores.
@@ -65,9 +75,24 @@ impl PasswordHasher {
         })
     }
 
-    /// A fresh PHC string (random salt) for `password`.
-    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        self.run(move || hash_now(password.expose())).await
+    /// A fresh PHC string (random salt) for a new `password`, unless its
+    /// zxcvbn score, with `user_inputs` (name, e-mail) as known words, is
+    /// below `min_score`. Both run on the hashing threads: scoring a long
+    /// password is CPU work too.
+    pub async fn hash_new(
+        &self,
+        password: Password,
+        user_inputs: Vec<String>,
+        min_score: u8,
+    ) -> Result<String, NewPasswordError> {
+        self.run(move || {
+            let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
+            if !is_strong_enough(password.expose(), &inputs, min_score) {
+                return Ok(Err(NewPasswordError::Guessable));
+            }
+            Ok(hash_now(password.expose()).map_err(NewPasswordError::from))
+        })
+        .await?
     }
 
     /// Checks `password` against `stored` (`None`: no such account, which
@@ -173,7 +198,10 @@ mod tests {
     #[tokio::test]
     async fn a_hash_is_argon2id_with_asvs_parameters_and_verifies() {
         let hasher = PasswordHasher::new(1).unwrap();
-        let hash = hasher.hash(password("correct horse")).await.unwrap();
+        let hash = hasher
+            .hash_new(password("correct horse"), vec![], 2)
+            .await
+            .unwrap();
         assert!(
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
@@ -184,6 +212,17 @@ mod tests {
         assert_eq!(right.unwrap(), Verdict::Match { rehash: None });
         let wrong = hasher.verify(password("wrong horse"), Some(hash)).await;
         assert_eq!(wrong.unwrap(), Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn a_guessable_new_password_is_not_hashed() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let weak = hasher.hash_new(password("Password123"), vec![], 2).await;
+        assert!(matches!(weak, Err(NewPasswordError::Guessable)));
+        let own_name = hasher
+            .hash_new(password("walter.white"), vec!["walter.white".into()], 2)
+            .await;
+        assert!(matches!(own_name, Err(NewPasswordError::Guessable)));
     }
 
     #[tokio::test]

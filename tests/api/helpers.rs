@@ -67,6 +67,9 @@ pub fn test_settings() -> Settings {
     settings.redis.password = decode(redis.password().unwrap_or_default()).into();
     settings.redis.key_prefix = format!("{}:", unique_name("kv"));
     settings.security.hash_threads = 2;
+    // Tests from one address send far more than the default burst; the
+    // limit tests set their own.
+    settings.limits.ip_burst = 100_000;
     settings
 }
 

@@ -3,21 +3,35 @@ use actix_web::web::{Bytes, Data};
 use crate::actors::Actors;
 use crate::actors::account::Authenticate;
 use crate::actors::balance::AllocateChatServer;
+use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::domain::{Password, Username};
 use crate::http::request::{LoginRequest, decode};
 use crate::http::{ApiError, Reply};
 
 /// `/trylogin_server`: checks the credentials and relays the least-loaded
 /// chat server and the user's token there. The gateway logs nobody in.
+/// Every attempt is counted before the password is checked; a success
+/// forgets the account's earlier failures.
 pub async fn try_login_server(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let password = Password::parse(request.password)?;
+    actors
+        .limits
+        .send(ReserveLogin {
+            username: username.clone(),
+        })
+        .await
+        .map_err(ApiError::limits_gone)??;
     let uuid = actors
         .account
-        .send(Authenticate { username, password })
+        .send(Authenticate {
+            username: username.clone(),
+            password,
+        })
         .await
         .map_err(ApiError::account_gone)??;
+    actors.limits.do_send(ClearLogin { username });
     let lease = actors
         .balance
         .send(AllocateChatServer { uuid })

@@ -1,5 +1,5 @@
-//! The five endpoints (POST only; other methods on them answer 405) and a
-//! plain-text 404 for everything else.
+//! The five endpoints (POST only), each limited per client address, and a
+//! plain-text 404 for everything else (other methods on the five paths too).
 
 mod account;
 mod code;
@@ -7,10 +7,14 @@ mod login;
 mod registration;
 mod verification;
 
+use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 
+use super::limits::admit_address;
+
 pub fn configure(config: &mut web::ServiceConfig) {
-    config
+    let endpoints = web::scope("")
+        .wrap(from_fn(admit_address))
         .route(
             "/get_verification",
             web::post().to(verification::get_verification),
@@ -24,7 +28,9 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::post().to(account::check_account_exists),
         )
         .route("/reset_password", web::post().to(account::reset_password))
-        .route("/trylogin_server", web::post().to(login::try_login_server))
+        .route("/trylogin_server", web::post().to(login::try_login_server));
+    config
+        .service(endpoints)
         .default_service(web::to(not_found));
 }
 

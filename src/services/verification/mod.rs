@@ -18,7 +18,7 @@ use crate::grpc::proto::verification_service_server::{
 use crate::grpc::proto::{GetVerificationRequest, GetVerificationResponse};
 use crate::grpc::verification_error;
 use crate::kv::codes::{self, CodeSlot};
-use crate::kv::{self, RedisPool, keys};
+use crate::kv::{self, RedisPool};
 
 pub struct VerificationServer {
     redis: RedisPool,
@@ -75,10 +75,7 @@ impl VerificationServer {
     }
 
     async fn issue(&self, email: &Email) -> Result<(), IssueError> {
-        let slot = CodeSlot {
-            code_key: keys::verification_code(&self.key_prefix, email.as_str()),
-            cooldown_key: keys::verification_cooldown(&self.key_prefix, email.as_str()),
-        };
+        let slot = CodeSlot::of(&self.key_prefix, email.as_str());
         let code = new_code();
         let limit = self.redis_timeout;
         if !codes::issue(

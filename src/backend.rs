@@ -1,0 +1,151 @@
+//! Pools that fail fast while their backend is down.
+//!
+//! A bb8 pool whose backend refuses connections makes every checkout wait
+//! out the whole connection timeout: connection errors go to the pool's
+//! error sink, never to the waiting request. [`GuardedPool`] notes those
+//! errors; while the backend failed within the last [`OUTAGE_MEMORY`], a
+//! checkout waits at most [`PROBE_WAIT`] — long enough for a connection to
+//! a backend that is back, short enough that clients get their status code
+//! at once. Each such checkout is also the probe that notices the recovery.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bb8::{ErrorSink, ManageConnection, Pool, PooledConnection, RunError};
+
+/// How long a connection failure marks the backend as down.
+pub const OUTAGE_MEMORY: Duration = Duration::from_secs(5);
+/// The checkout wait while the backend is marked down.
+pub const PROBE_WAIT: Duration = Duration::from_millis(250);
+
+/// When connecting last failed, as milliseconds since `epoch` (0: never, or
+/// since recovered).
+#[derive(Clone)]
+pub struct Outage {
+    epoch: Instant,
+    failed_at_ms: Arc<AtomicU64>,
+    backend: &'static str,
+}
+
+impl Outage {
+    pub fn new(backend: &'static str) -> Self {
+        Self {
+            epoch: Instant::now(),
+            failed_at_ms: Arc::new(AtomicU64::new(0)),
+            backend,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        // +1 keeps a failure in the very first millisecond distinct from 0.
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn record_failure(&self) {
+        self.failed_at_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn record_success(&self) {
+        if self.failed_at_ms.swap(0, Ordering::Relaxed) != 0 {
+            log::info!("{} answers again", self.backend);
+        }
+    }
+
+    /// True while a connection failure is recent.
+    pub fn is_down(&self) -> bool {
+        match self.failed_at_ms.load(Ordering::Relaxed) {
+            0 => false,
+            failed => self.now_ms().saturating_sub(failed) < OUTAGE_MEMORY.as_millis() as u64,
+        }
+    }
+}
+
+impl fmt::Debug for Outage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outage").field("backend", &self.backend).finish()
+    }
+}
+
+impl<E: fmt::Display> ErrorSink<E> for Outage {
+    fn sink(&self, error: E) {
+        if !self.is_down() {
+            log::warn!("cannot connect to {}: {error}", self.backend);
+        }
+        self.record_failure();
+    }
+
+    fn boxed_clone(&self) -> Box<dyn ErrorSink<E>> {
+        Box::new(self.clone())
+    }
+}
+
+/// A bb8 pool and what it knows about its backend's health.
+pub struct GuardedPool<M: ManageConnection> {
+    pool: Pool<M>,
+    outage: Outage,
+    checkout_timeout: Duration,
+}
+
+impl<M: ManageConnection> Clone for GuardedPool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            outage: self.outage.clone(),
+            checkout_timeout: self.checkout_timeout,
+        }
+    }
+}
+
+impl<M> GuardedPool<M>
+where
+    M: ManageConnection,
+    M::Error: fmt::Display,
+{
+    /// Builds the pool without connecting. `builder` carries the pool's own
+    /// settings; its error sink and connection timeout are set here.
+    pub fn build(
+        backend: &'static str,
+        builder: bb8::Builder<M>,
+        manager: M,
+        checkout_timeout: Duration,
+    ) -> Self {
+        let outage = Outage::new(backend);
+        let pool = builder
+            .connection_timeout(checkout_timeout)
+            .error_sink(Box::new(outage.clone()))
+            .build_unchecked(manager);
+        Self {
+            pool,
+            outage,
+            checkout_timeout,
+        }
+    }
+
+    /// A connection, waiting at most the checkout timeout, or only
+    /// [`PROBE_WAIT`] while the backend is known to be down.
+    pub async fn get(&self) -> Result<PooledConnection<'_, M>, RunError<M::Error>> {
+        let wait = if self.outage.is_down() {
+            PROBE_WAIT.min(self.checkout_timeout)
+        } else {
+            self.checkout_timeout
+        };
+        match tokio::time::timeout(wait, self.pool.get()).await {
+            Ok(Ok(connection)) => {
+                self.outage.record_success();
+                Ok(connection)
+            }
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(RunError::TimedOut),
+        }
+    }
+
+    pub fn outage(&self) -> &Outage {
+        &self.outage
+    }
+
+    pub fn state(&self) -> bb8::State {
+        self.pool.state()
+    }
+}
