@@ -2,9 +2,10 @@
 //!
 //! A bb8 pool whose backend refuses connections makes every checkout wait
 //! out the whole connection timeout: connection errors go to the pool's
-//! error sink, never to the waiting request. [`GuardedPool`] notes those
-//! errors; while the backend failed within the last [`OUTAGE_MEMORY`], a
-//! checkout waits at most [`PROBE_WAIT`] — long enough for a connection to
+//! error sink, never to the waiting request. [`GuardedPool`] listens to that
+//! sink: a checkout that is waiting when a connection attempt fails gives up
+//! at once, and while the backend failed within the last [`OUTAGE_MEMORY`],
+//! a checkout waits at most [`PROBE_WAIT`] — long enough for a connection to
 //! a backend that is back, short enough that clients get their status code
 //! at once. Each such checkout is also the probe that notices the recovery.
 
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bb8::{ErrorSink, ManageConnection, Pool, PooledConnection, RunError};
+use tokio::sync::Notify;
 
 /// How long a connection failure marks the backend as down.
 pub const OUTAGE_MEMORY: Duration = Duration::from_secs(5);
@@ -26,6 +28,8 @@ pub const PROBE_WAIT: Duration = Duration::from_millis(250);
 pub struct Outage {
     epoch: Instant,
     failed_at_ms: Arc<AtomicU64>,
+    /// Wakes the checkouts waiting when a connection attempt fails.
+    failed: Arc<Notify>,
     backend: &'static str,
 }
 
@@ -34,6 +38,7 @@ impl Outage {
         Self {
             epoch: Instant::now(),
             failed_at_ms: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(Notify::new()),
             backend,
         }
     }
@@ -45,6 +50,7 @@ impl Outage {
 
     fn record_failure(&self) {
         self.failed_at_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.failed.notify_waiters();
     }
 
     fn record_success(&self) {
@@ -64,7 +70,9 @@ impl Outage {
 
 impl fmt::Debug for Outage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Outage").field("backend", &self.backend).finish()
+        f.debug_struct("Outage")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -131,13 +139,17 @@ where
         } else {
             self.checkout_timeout
         };
-        match tokio::time::timeout(wait, self.pool.get()).await {
-            Ok(Ok(connection)) => {
-                self.outage.record_success();
-                Ok(connection)
+        let attempt_failed = self.outage.failed.notified();
+        tokio::select! {
+            biased;
+            got = self.pool.get() => {
+                if got.is_ok() {
+                    self.outage.record_success();
+                }
+                got
             }
-            Ok(Err(error)) => Err(error),
-            Err(_) => Err(RunError::TimedOut),
+            () = attempt_failed => Err(RunError::TimedOut),
+            () = tokio::time::sleep(wait) => Err(RunError::TimedOut),
         }
     }
 

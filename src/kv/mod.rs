@@ -47,7 +47,12 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
         // a PING on every checkout would double the round trips for nothing.
         .test_on_check_out(false)
         .retry_connection(false);
-    Ok(GuardedPool::build("Redis", builder, manager, settings.timeout()))
+    Ok(GuardedPool::build(
+        "Redis",
+        builder,
+        manager,
+        settings.timeout(),
+    ))
 }
 
 /// Runs `operation` on a pooled connection, the checkout and the command

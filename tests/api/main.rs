@@ -11,6 +11,7 @@ mod smtp;
 mod account;
 mod balance_service;
 mod cli;
+mod limits;
 mod login;
 mod logs;
 mod protocol;

@@ -77,6 +77,22 @@ async fn redis_down_is_status_8() {
             .await;
         assert_eq!(answer["error"], 8, "{path}: {answer}");
     }
+    // Login attempts cannot be counted: no login (the limits fail closed).
+    let login = app
+        .call(
+            "/trylogin_server",
+            json!({"username": "w", "password": "Correct-Horse-7"}),
+        )
+        .await;
+    assert_eq!(login["error"], 8, "{login}");
+    // Endpoints that do not need Redis are not held up by the address limit.
+    let check = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "w", "email": "w@example.com"}),
+        )
+        .await;
+    assert_eq!(check["error"], 12, "{check}");
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "took {:?}",

@@ -1,0 +1,336 @@
+//! Abuse resistance: every limit with a test that fails without it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+fn registration(username: &str, email: &str, password: &str, code: &str) -> Value {
+    json!({"username": username, "email": email, "password": password, "cpatcha": code})
+}
+
+async fn login(app: &TestApp, username: &str, password: &str) -> i64 {
+    let answer = app
+        .call(
+            "/trylogin_server",
+            json!({"username": username, "password": password}),
+        )
+        .await;
+    answer["error"].as_i64().unwrap()
+}
+
+#[actix_web::test]
+async fn wrong_codes_use_up_the_code() {
+    let app = TestApp::spawn_with(|settings| settings.limits.code_attempts = 5).await;
+    let code = app.request_code("guess@example.com").await;
+    for attempt in 0..5 {
+        let wrong = app
+            .call(
+                "/post_registration",
+                registration(
+                    "guess",
+                    "guess@example.com",
+                    "Correct-Horse-7",
+                    &format!("x{attempt}"),
+                ),
+            )
+            .await;
+        assert_eq!(wrong["error"], 9);
+    }
+    assert_eq!(
+        app.stored_code("guess@example.com").await,
+        None,
+        "the code was deleted"
+    );
+    let right = app
+        .call(
+            "/post_registration",
+            registration("guess", "guess@example.com", "Correct-Horse-7", &code),
+        )
+        .await;
+    assert_eq!(right["error"], 9, "the right code no longer works: {right}");
+}
+
+#[actix_web::test]
+async fn fewer_wrong_codes_than_the_limit_leave_the_code_usable() {
+    let app = TestApp::spawn_with(|settings| settings.limits.code_attempts = 5).await;
+    let code = app.request_code("near@example.com").await;
+    for attempt in 0..4 {
+        let body = registration(
+            "near",
+            "near@example.com",
+            "Correct-Horse-7",
+            &format!("x{attempt}"),
+        );
+        assert_eq!(app.call("/post_registration", body).await["error"], 9);
+    }
+    let right = app
+        .call(
+            "/post_registration",
+            registration("near", "near@example.com", "Correct-Horse-7", &code),
+        )
+        .await;
+    assert_eq!(right["error"], 0, "{right}");
+}
+
+#[actix_web::test]
+async fn failed_logins_lock_the_account_but_not_others() {
+    let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 3).await;
+    app.register("locked", "locked@example.com", "Correct-Horse-7")
+        .await;
+    app.register("other", "other@example.com", "Correct-Horse-7")
+        .await;
+    for _ in 0..3 {
+        assert_eq!(login(&app, "locked", "Wrong-Horse-7").await, 13);
+    }
+    assert_eq!(
+        login(&app, "locked", "Correct-Horse-7").await,
+        27,
+        "even the right password"
+    );
+    assert_eq!(
+        login(&app, "LOCKED", "Correct-Horse-7").await,
+        27,
+        "names count case-insensitively"
+    );
+    assert_eq!(
+        login(&app, "other", "Correct-Horse-7").await,
+        0,
+        "other accounts are unaffected"
+    );
+}
+
+#[actix_web::test]
+async fn the_lock_ends_with_its_window_and_a_success_forgets_failures() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.limits.login_failures = 2;
+        settings.limits.login_window_secs = 1;
+    })
+    .await;
+    app.register("window", "window@example.com", "Correct-Horse-7")
+        .await;
+    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
+    assert_eq!(login(&app, "window", "Correct-Horse-7").await, 0);
+    // The success cleared the failure: two more are allowed.
+    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
+    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
+    assert_eq!(login(&app, "window", "Correct-Horse-7").await, 27);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        login(&app, "window", "Correct-Horse-7").await,
+        0,
+        "the window passed"
+    );
+}
+
+#[actix_web::test]
+async fn twenty_parallel_wrong_logins_do_not_race_past_the_limit() {
+    let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 10).await;
+    app.register("racer", "racer@example.com", "Correct-Horse-7")
+        .await;
+    let answers = join_all((0..20).map(|_| login(&app, "racer", "Wrong-Horse-7"))).await;
+    let checked = answers.iter().filter(|&&error| error == 13).count();
+    let refused = answers.iter().filter(|&&error| error == 27).count();
+    assert_eq!((checked, refused), (10, 10), "{answers:?}");
+    assert_eq!(login(&app, "racer", "Correct-Horse-7").await, 27);
+}
+
+#[actix_web::test]
+async fn unknown_names_are_counted_too() {
+    let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 2).await;
+    assert_eq!(login(&app, "ghost", "Wrong-Horse-7").await, 13);
+    assert_eq!(login(&app, "ghost", "Wrong-Horse-7").await, 13);
+    assert_eq!(
+        login(&app, "ghost", "Wrong-Horse-7").await,
+        27,
+        "the same as a real account"
+    );
+}
+
+#[actix_web::test]
+async fn a_burst_from_one_address_is_refused_per_endpoint() {
+    let app = TestApp::spawn_with(|settings| settings.limits.ip_burst = 3).await;
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    for _ in 0..3 {
+        assert_eq!(
+            app.call("/check_accountexists", body.clone()).await["error"],
+            12
+        );
+    }
+    assert_eq!(
+        app.call("/check_accountexists", body.clone()).await,
+        json!({"error": 27})
+    );
+    // Each endpoint has its own count.
+    let code = app
+        .call("/get_verification", json!({"email": "burst@example.com"}))
+        .await;
+    assert_eq!(code["error"], 0);
+}
+
+async fn check_from(app: &TestApp, forwarded_for: &str) -> Value {
+    app.client
+        .post(format!("{}/check_accountexists", app.address))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"username": "nobody", "email": "nobody@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let app = TestApp::spawn_with(|settings| settings.limits.ip_burst = 2).await;
+    assert_eq!(check_from(&app, "198.51.100.1").await["error"], 12);
+    assert_eq!(check_from(&app, "198.51.100.2").await["error"], 12);
+    // A third "client" is still the same TCP peer.
+    assert_eq!(check_from(&app, "198.51.100.3").await["error"], 27);
+}
+
+#[actix_web::test]
+async fn a_trusted_proxy_passes_on_its_clients_addresses() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.limits.ip_burst = 2;
+        settings.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    for client in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert_eq!(check_from(&app, client).await["error"], 12, "{client}");
+    }
+    assert_eq!(check_from(&app, "198.51.100.1").await["error"], 12);
+    assert_eq!(check_from(&app, "198.51.100.1").await["error"], 27);
+}
+
+#[actix_web::test]
+async fn guessable_passwords_are_refused_at_registration_and_reset() {
+    let app = TestApp::spawn().await;
+    let code = app.request_code("weak@example.com").await;
+    for weak in [
+        "Password123",
+        "password1234",
+        "weakling1",
+        "weak@example.com",
+    ] {
+        let answer = app
+            .call(
+                "/post_registration",
+                registration("weakling1", "weak@example.com", weak, &code),
+            )
+            .await;
+        assert_eq!(answer["error"], 25, "{weak}: {answer}");
+    }
+    // The code survived the refusals.
+    let ok = app
+        .call(
+            "/post_registration",
+            registration("weakling1", "weak@example.com", "Correct-Horse-7", &code),
+        )
+        .await;
+    assert_eq!(ok["error"], 0, "{ok}");
+
+    let code = app.request_code("weak@example.com").await;
+    let reset = app
+        .call(
+            "/reset_password",
+            json!({"username": "weakling1", "email": "weak@example.com", "password": "Password123", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(reset["error"], 25, "{reset}");
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+#[actix_web::test]
+async fn an_unknown_name_takes_as_long_as_a_wrong_password() {
+    let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 0).await;
+    app.register("timed", "timed@example.com", "Correct-Horse-7")
+        .await;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for round in 0..15 {
+        for (samples, username) in [
+            (&mut unknown, format!("nobody{round}")),
+            (&mut wrong, "timed".into()),
+        ] {
+            let started = Instant::now();
+            assert_eq!(login(&app, &username, "Wrong-Horse-7").await, 13);
+            samples.push(started.elapsed());
+        }
+    }
+    let (unknown, wrong) = (median(unknown), median(wrong));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    eprintln!(
+        "login timing: unknown user median {unknown:?}, wrong password median {wrong:?}, ratio {ratio:.2}"
+    );
+    assert!((0.5..=2.0).contains(&ratio), "ratio {ratio:.2}");
+}
+
+#[actix_web::test]
+async fn a_slow_request_head_is_cut_off_without_holding_up_others() {
+    let app = TestApp::spawn_with(|settings| settings.http.client_request_timeout_ms = 500).await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let slow = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let started = Instant::now();
+        stream
+            .write_all(b"POST /check_accountexists HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        // Never finish the head; see what the server does.
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&answer).into_owned(),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let other = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "x", "email": "x@example.com"}),
+        )
+        .await;
+    assert_eq!(other["error"], 12, "another client is served meanwhile");
+    let (elapsed, answer) = tokio::task::spawn_blocking(move || slow.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "the slow client was held {elapsed:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[actix_web::test]
+async fn an_announced_oversized_body_is_refused_before_it_is_sent() {
+    let app = TestApp::spawn_with(|settings| settings.http.max_body_bytes = 1024).await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .write_all(b"POST /get_verification HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n{\"email\":")
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let read = stream.read(&mut answer).unwrap_or(0);
+        String::from_utf8_lossy(&answer[..read]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
