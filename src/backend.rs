@@ -1,4 +1,11 @@
-//! Pools that fail fast while their backend is down.
+//! Pools that fail fast while their backend is down, and drop connections
+//! that died with it.
+//!
+//! A pooled connection to a server that restarted is dead, but neither
+//! bb8-redis nor diesel-async can tell without a round trip on every
+//! checkout. Instead, the code that sees a connection-level error marks the
+//! connection ([`Tracked::mark_broken`]); the pool then drops it and opens a
+//! new one, so a restarted backend is served again on the next request.
 //!
 //! A bb8 pool whose backend refuses connections makes every checkout wait
 //! out the whole connection timeout: connection errors go to the pool's
@@ -89,9 +96,63 @@ impl<E: fmt::Display> ErrorSink<E> for Outage {
     }
 }
 
+/// A pooled connection and whether its user found it dead.
+pub struct Tracked<C> {
+    connection: C,
+    broken: bool,
+}
+
+impl<C> Tracked<C> {
+    /// The connection failed in a way that may have killed it: the pool
+    /// drops it instead of handing it out again.
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+}
+
+impl<C> std::ops::Deref for Tracked<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.connection
+    }
+}
+
+impl<C> std::ops::DerefMut for Tracked<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.connection
+    }
+}
+
+/// Wraps a connection manager so that its connections can be marked broken.
+pub struct Tracking<M>(M);
+
+impl<M: ManageConnection> ManageConnection for Tracking<M> {
+    type Connection = Tracked<M::Connection>;
+    type Error = M::Error;
+
+    async fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        let connection = self.0.connect().await?;
+        Ok(Tracked {
+            connection,
+            broken: false,
+        })
+    }
+
+    async fn is_valid(&self, connection: &mut Self::Connection) -> Result<(), Self::Error> {
+        self.0.is_valid(&mut connection.connection).await
+    }
+
+    fn has_broken(&self, connection: &mut Self::Connection) -> bool {
+        connection.broken || self.0.has_broken(&mut connection.connection)
+    }
+}
+
+/// A checked-out connection of a [`GuardedPool`].
+pub type Checkout<'a, M> = PooledConnection<'a, Tracking<M>>;
+
 /// A bb8 pool and what it knows about its backend's health.
 pub struct GuardedPool<M: ManageConnection> {
-    pool: Pool<M>,
+    pool: Pool<Tracking<M>>,
     outage: Outage,
     checkout_timeout: Duration,
 }
@@ -115,7 +176,7 @@ where
     /// settings; its error sink and connection timeout are set here.
     pub fn build(
         backend: &'static str,
-        builder: bb8::Builder<M>,
+        builder: bb8::Builder<Tracking<M>>,
         manager: M,
         checkout_timeout: Duration,
     ) -> Self {
@@ -123,7 +184,7 @@ where
         let pool = builder
             .connection_timeout(checkout_timeout)
             .error_sink(Box::new(outage.clone()))
-            .build_unchecked(manager);
+            .build_unchecked(Tracking(manager));
         Self {
             pool,
             outage,
@@ -133,7 +194,7 @@ where
 
     /// A connection, waiting at most the checkout timeout, or only
     /// [`PROBE_WAIT`] while the backend is known to be down.
-    pub async fn get(&self) -> Result<PooledConnection<'_, M>, RunError<M::Error>> {
+    pub async fn get(&self) -> Result<Checkout<'_, M>, RunError<M::Error>> {
         let wait = if self.outage.is_down() {
             PROBE_WAIT.min(self.checkout_timeout)
         } else {

@@ -43,6 +43,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// A client must send its request head within this time (slow-loris).
     pub client_request_timeout_ms: u64,
+    /// On SIGTERM/SIGINT: how long requests under way may still run.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -53,6 +55,7 @@ impl Default for HttpSettings {
             workers: 0,
             max_body_bytes: 16 * 1024,
             client_request_timeout_ms: 5000,
+            shutdown_timeout_secs: 30,
         }
     }
 }

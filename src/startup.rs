@@ -105,6 +105,8 @@ fn serve(
     server = server.client_request_timeout(Duration::from_millis(
         settings.http.client_request_timeout_ms,
     ));
+    // SIGTERM/SIGINT: stop accepting, let requests under way finish.
+    server = server.shutdown_timeout(settings.http.shutdown_timeout_secs);
     if settings.http.workers > 0 {
         server = server.workers(settings.http.workers);
     }

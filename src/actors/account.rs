@@ -2,14 +2,12 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use diesel_async::AsyncMysqlConnection;
-use diesel_async::pooled_connection::PoolError;
-use diesel_async::pooled_connection::bb8::PooledConnection;
 
-use super::{Restart, Restarts, StartError};
+use super::{Health, Probe, Restart, Restarts, StartError};
 use crate::config::Settings;
 use crate::db::models::NewAccount;
 use crate::db::queries::{self, Insertion};
-use crate::db::{DbPool, build_pool};
+use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
 use crate::security::password::HashError;
 use crate::security::{NewPasswordError, PasswordHasher, Verdict};
@@ -33,10 +31,8 @@ pub enum AccountError {
     WrongCredentials,
     #[error("the new password is too easy to guess")]
     Guessable,
-    #[error("no database connection: {0}")]
-    Checkout(#[from] bb8::RunError<PoolError>),
-    #[error("database: {0}")]
-    Query(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Database(#[from] DbError),
     #[error("password hashing: {0}")]
     Hashing(#[from] HashError),
 }
@@ -50,9 +46,7 @@ impl AccountError {
             AccountError::Guessable => Status::InputInvalid,
             // A failed hash is a server-side fault like a database one; the
             // protocol has no more specific code for it.
-            AccountError::Checkout(_) | AccountError::Query(_) | AccountError::Hashing(_) => {
-                Status::MysqlInternalError
-            }
+            AccountError::Database(_) | AccountError::Hashing(_) => Status::MysqlInternalError,
         }
     }
 }
@@ -111,10 +105,21 @@ impl Handler<Restart> for AccountActor {
     }
 }
 
-async fn checkout(
-    pool: &DbPool,
-) -> Result<PooledConnection<'_, AsyncMysqlConnection>, AccountError> {
-    Ok(pool.get().await?)
+impl Handler<Probe> for AccountActor {
+    type Result = ResponseFuture<Vec<Health>>;
+
+    /// MySQL answers `SELECT 1` on a pooled connection.
+    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
+        let pool = self.pool.clone();
+        let limit = self.settings.mysql.checkout_timeout();
+        Box::pin(async move {
+            let answered = tokio::time::timeout(limit, with_connection(&pool, queries::ping)).await;
+            vec![Health {
+                component: "mysql",
+                up: matches!(answered, Ok(Ok(()))),
+            }]
+        })
+    }
 }
 
 /// Creates an account; answers its uuid.
@@ -141,7 +146,11 @@ impl Handler<Register> for AccountActor {
                 password: &hash,
                 email: message.email.as_str(),
             };
-            match queries::insert_account(&mut *checkout(&pool).await?, account).await? {
+            match with_connection(&pool, async |conn| {
+                queries::insert_account(conn, account).await
+            })
+            .await?
+            {
                 Insertion::Created(uuid) => Ok(uuid),
                 Insertion::Taken => Err(AccountError::Taken),
             }
@@ -163,9 +172,12 @@ impl Handler<CheckAccount> for AccountActor {
     fn handle(&mut self, message: CheckAccount, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let mut conn = checkout(&pool).await?;
-            let username = message.username.as_str();
-            match queries::account_exists(&mut conn, username, message.email.as_str()).await? {
+            let (username, email) = (message.username.as_str(), message.email.as_str());
+            match with_connection(&pool, async |conn| {
+                queries::account_exists(conn, username, email).await
+            })
+            .await?
+            {
                 true => Ok(()),
                 false => Err(AccountError::NotFound),
             }
@@ -190,9 +202,11 @@ impl Handler<ResetPassword> for AccountActor {
         let hashing = self.hash_new(message.password, &message.username, &message.email);
         Box::pin(async move {
             let hash = hashing.await?;
-            let mut conn = checkout(&pool).await?;
             let (username, email) = (message.username.as_str(), message.email.as_str());
-            match queries::set_password(&mut conn, username, email, &hash).await? {
+            let set = async |conn: &mut AsyncMysqlConnection| {
+                queries::set_password(conn, username, email, &hash).await
+            };
+            match with_connection(&pool, set).await? {
                 0 => Err(AccountError::NotFound),
                 _ => Ok(()),
             }
@@ -215,10 +229,11 @@ impl Handler<Authenticate> for AccountActor {
     fn handle(&mut self, message: Authenticate, _: &mut Context<Self>) -> Self::Result {
         let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
         Box::pin(async move {
-            let found = {
-                let mut conn = checkout(&pool).await?;
-                queries::find_credentials(&mut conn, message.username.as_str()).await?
-            };
+            let username = message.username.as_str();
+            let found = with_connection(&pool, async |conn| {
+                queries::find_credentials(conn, username).await
+            })
+            .await?;
             let (uuid, stored) = match found {
                 Some(row) => (Some(row.uuid), Some(row.password)),
                 None => (None, None),
@@ -230,12 +245,10 @@ impl Handler<Authenticate> for AccountActor {
             };
             if let Some(new_hash) = rehash {
                 // Best effort: the login itself has succeeded either way.
-                let upgraded = match checkout(&pool).await {
-                    Ok(mut conn) => queries::replace_password(&mut conn, uuid, &stored, &new_hash)
-                        .await
-                        .map_err(AccountError::from),
-                    Err(error) => Err(error),
+                let replace = async |conn: &mut AsyncMysqlConnection| {
+                    queries::replace_password(conn, uuid, &stored, &new_hash).await
                 };
+                let upgraded = with_connection(&pool, replace).await;
                 match upgraded {
                     Ok(_) => log::info!("password of account {uuid} re-hashed with argon2id"),
                     Err(error) => log::warn!("re-hash of account {uuid} postponed: {error}"),

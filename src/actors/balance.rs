@@ -3,11 +3,11 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use tonic::transport::Channel;
 
-use super::{Restart, Restarts, StartError};
+use super::{Health, Probe, Restart, Restarts, StartError};
 use crate::config::Settings;
 use crate::grpc::lazy_channel;
-use crate::grpc::proto::RegisterToBalancer;
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
+use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
 use crate::status::Status;
 
 /// Owns the balance service's channel.
@@ -91,6 +91,34 @@ impl Handler<Restart> for BalanceActor {
     type Result = ();
     fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
         actix::ActorContext::stop(ctx);
+    }
+}
+
+impl Handler<Probe> for BalanceActor {
+    type Result = ResponseFuture<Vec<Health>>;
+
+    /// The balance service answers a read-only call (any gRPC answer, even
+    /// UNIMPLEMENTED from a peer without that method, proves it is there).
+    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
+        let mut client = self.balancer.clone();
+        Box::pin(async move {
+            let request = PeerListsRequest {
+                cur_server: String::new(),
+            };
+            let up = match client.get_peer_grpc_server_info(request).await {
+                Ok(_) => true,
+                Err(status) => !matches!(
+                    status.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::DeadlineExceeded
+                        | tonic::Code::Cancelled
+                ),
+            };
+            vec![Health {
+                component: "balance",
+                up,
+            }]
+        })
     }
 }
 

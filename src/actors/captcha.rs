@@ -3,7 +3,7 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use tonic::transport::Channel;
 
-use super::{Restart, Restarts, StartError};
+use super::{Health, Probe, Restart, Restarts, StartError};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
@@ -90,6 +90,41 @@ impl Handler<Restart> for CaptchaActor {
     type Result = ();
     fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
         actix::ActorContext::stop(ctx);
+    }
+}
+
+impl Handler<Probe> for CaptchaActor {
+    type Result = ResponseFuture<Vec<Health>>;
+
+    /// Redis answers PING; the verification service accepts a connection
+    /// (its only method would mail a code).
+    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
+        let redis = self.redis.clone();
+        let limit = self.settings.redis.timeout();
+        let peer = (
+            self.settings.verification.host.clone(),
+            self.settings.verification.port,
+        );
+        let connect_limit = self.settings.grpc.connect_timeout();
+        Box::pin(async move {
+            let ping = kv::with_connection(&redis, limit, |mut connection| async move {
+                redis::cmd("PING")
+                    .query_async::<String>(&mut connection)
+                    .await
+            });
+            let connect = tokio::time::timeout(connect_limit, tokio::net::TcpStream::connect(peer));
+            let (ping, connect) = tokio::join!(ping, connect);
+            vec![
+                Health {
+                    component: "redis",
+                    up: ping.is_ok(),
+                },
+                Health {
+                    component: "verification",
+                    up: matches!(connect, Ok(Ok(_))),
+                },
+            ]
+        })
     }
 }
 

@@ -33,6 +33,18 @@ use crate::config::Settings;
 #[rtype(result = "()")]
 pub struct Restart;
 
+/// Asks an actor whether the resources it owns answer.
+#[derive(actix::Message)]
+#[rtype(result = "Vec<Health>")]
+pub struct Probe;
+
+/// Whether one backend answered a probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    pub component: &'static str,
+    pub up: bool,
+}
+
 /// Counts supervisor restarts, for operators and tests.
 #[derive(Debug, Default)]
 pub struct Restarts(AtomicU64);

@@ -10,4 +10,4 @@ pub mod queries;
 #[allow(non_snake_case, non_upper_case_globals)]
 pub mod schema;
 
-pub use pool::{DbPool, build_pool};
+pub use pool::{DbError, DbPool, build_pool, with_connection};

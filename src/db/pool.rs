@@ -1,7 +1,7 @@
-use diesel::ConnectionError;
+use diesel::{ConnectionError, QueryResult};
 use diesel_async::AsyncConnection;
 use diesel_async::AsyncMysqlConnection;
-use diesel_async::pooled_connection::bb8::Pool;
+use diesel_async::pooled_connection::PoolError;
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
@@ -48,8 +48,48 @@ pub fn build_pool(settings: &MysqlSettings) -> DbPool {
         settings.database_url().expose_secret(),
         config,
     );
-    let builder = Pool::builder()
+    let builder = bb8::Pool::builder()
         .max_size(settings.pool_size)
         .retry_connection(false);
     GuardedPool::build("MySQL", builder, manager, settings.checkout_timeout())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("no database connection: {0}")]
+    Checkout(bb8::RunError<PoolError>),
+    #[error("database: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+/// Runs `work` on a pooled connection. An error that may have come from a
+/// dead connection (anything but "no row" and constraint violations)
+/// retires the connection, so a restarted MySQL is served again at once.
+pub async fn with_connection<T>(
+    pool: &DbPool,
+    work: impl AsyncFnOnce(&mut AsyncMysqlConnection) -> QueryResult<T>,
+) -> Result<T, DbError> {
+    let mut pooled = pool.get().await.map_err(DbError::Checkout)?;
+    let result = work(&mut pooled).await;
+    if let Err(error) = &result
+        && !is_about_the_data(error)
+    {
+        pooled.mark_broken();
+    }
+    Ok(result?)
+}
+
+fn is_about_the_data(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as Kind, Error};
+    matches!(
+        error,
+        Error::NotFound
+            | Error::DatabaseError(
+                Kind::UniqueViolation
+                    | Kind::ForeignKeyViolation
+                    | Kind::NotNullViolation
+                    | Kind::CheckViolation,
+                _
+            )
+    )
 }

@@ -117,3 +117,11 @@ pub async fn replace_password(
     .execute(conn)
     .await
 }
+
+/// A round trip that touches no table, to see that MySQL answers.
+pub async fn ping(conn: &mut AsyncMysqlConnection) -> QueryResult<()> {
+    diesel::select(1.into_sql::<diesel::sql_types::Integer>())
+        .get_result::<i32>(conn)
+        .await
+        .map(drop)
+}

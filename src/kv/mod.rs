@@ -67,12 +67,22 @@ where
     Fut: Future<Output = Result<T, RedisError>>,
 {
     let attempt = async {
-        let connection = match pool.get().await {
-            Ok(connection) => connection.clone(),
+        let mut pooled = match pool.get().await {
+            Ok(pooled) => pooled,
             Err(bb8::RunError::User(error)) => return Err(StoreError::Redis(error)),
             Err(bb8::RunError::TimedOut) => return Err(StoreError::TimedOut(limit)),
         };
-        Ok(operation(connection).await?)
+        // The multiplexed connection is cheap to clone; the pooled one is
+        // held until the answer, so a connection error can retire it.
+        let result = operation(MultiplexedConnection::clone(&pooled)).await;
+        if let Err(error) = &result
+            && (error.is_io_error()
+                || error.is_connection_dropped()
+                || error.is_unrecoverable_error())
+        {
+            pooled.mark_broken();
+        }
+        Ok(result?)
     };
     tokio::time::timeout(limit, attempt)
         .await

@@ -4,13 +4,16 @@
 //! balance services. Each test has its own database (dropped at the end) and
 //! its own Redis key prefix, so tests run in parallel.
 
+mod health;
 mod helpers;
 mod peers;
 mod smtp;
 
 mod account;
+mod backends;
 mod balance_service;
 mod cli;
+mod faults;
 mod limits;
 mod login;
 mod logs;

@@ -1,8 +1,10 @@
-//! The five endpoints (POST only), each limited per client address, and a
-//! plain-text 404 for everything else (other methods on the five paths too).
+//! The five endpoints (POST only), each limited per client address; health
+//! and readiness (GET); a plain-text 404 for everything else (other methods
+//! on the five paths too).
 
 mod account;
 mod code;
+mod health;
 mod login;
 mod registration;
 mod verification;
@@ -30,6 +32,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/reset_password", web::post().to(account::reset_password))
         .route("/trylogin_server", web::post().to(login::try_login_server));
     config
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
         .service(endpoints)
         .default_service(web::to(not_found));
 }

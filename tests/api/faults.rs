@@ -1,0 +1,226 @@
+//! Fault injection: the test's own Redis and MariaDB are stopped and started
+//! again mid-test; the gateway must answer the right status quickly while
+//! they are down and serve again on its own when they return.
+
+use std::time::{Duration, Instant};
+
+use gateway_server::grpc::proto::GetVerificationRequest;
+use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
+use gateway_server::services::{self, verification::VerificationServer};
+use serde_json::{Value, json};
+
+use crate::backends::{OwnMariadb, OwnRedis, skip};
+use crate::helpers::{TestApp, test_settings};
+
+/// Calls `ask` every 100 ms until it answers `wanted`; answers how long
+/// that took. Fails after `limit`.
+async fn time_until<F, Fut>(wanted: i64, limit: Duration, mut ask: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let started = Instant::now();
+    loop {
+        let got = ask().await;
+        if got == wanted {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still {got} (not {wanted}) after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Answers the status and how long the request took.
+async fn timed(app: &TestApp, path: &str, body: Value) -> (i64, Duration) {
+    let started = Instant::now();
+    let answer = app.call(path, body).await;
+    (answer["error"].as_i64().unwrap(), started.elapsed())
+}
+
+fn registration(n: usize) -> Value {
+    json!({"username": format!("r{n}"), "email": format!("r{n}@example.com"), "password": "Correct-Horse-7", "cpatcha": "000000"})
+}
+
+#[actix_web::test]
+async fn redis_stops_and_returns() {
+    let Some(mut redis) = OwnRedis::start() else {
+        return skip("redis-server");
+    };
+    let app = TestApp::spawn_with(|settings| settings.redis.port = redis.port).await;
+    assert_eq!(
+        timed(&app, "/post_registration", registration(1)).await.0,
+        9,
+        "up: no such code"
+    );
+
+    redis.stop();
+    for (n, path) in [
+        (2, "/post_registration"),
+        (3, "/reset_password"),
+        (4, "/trylogin_server"),
+    ] {
+        let (status, took) = timed(&app, path, registration(n)).await;
+        assert_eq!(status, 8, "{path} while Redis is down");
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        eprintln!("redis down: {path} answered 8 in {took:?}");
+    }
+    let (status, _) = timed(
+        &app,
+        "/check_accountexists",
+        json!({"username": "x", "email": "x@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 12, "MySQL-only work goes on");
+
+    redis.resume();
+    let recovered = time_until(9, Duration::from_secs(15), || async {
+        timed(&app, "/post_registration", registration(5)).await.0
+    })
+    .await;
+    eprintln!("redis back: served again after {recovered:?}");
+}
+
+#[actix_web::test]
+async fn mysql_stops_and_returns() {
+    let Some(mut mariadb) = OwnMariadb::start() else {
+        return skip("mariadbd");
+    };
+    let app = TestApp::spawn_with(|settings| {
+        settings.mysql.port = mariadb.port;
+        settings.mysql.connect_timeout_ms = 1000;
+        settings.mysql.checkout_timeout_ms = 2000;
+    })
+    .await;
+    let check = json!({"username": "nobody", "email": "nobody@example.com"});
+    assert_eq!(
+        timed(&app, "/check_accountexists", check.clone()).await.0,
+        12
+    );
+    app.register("kept", "kept@example.com", "Correct-Horse-7")
+        .await;
+
+    mariadb.stop();
+    for path in ["/check_accountexists", "/trylogin_server"] {
+        let body =
+            json!({"username": "kept", "email": "kept@example.com", "password": "Correct-Horse-7"});
+        let (status, took) = timed(&app, path, body).await;
+        assert_eq!(status, 10, "{path} while MySQL is down");
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        eprintln!("mysql down: {path} answered 10 in {took:?}");
+    }
+
+    mariadb.resume();
+    let recovered = time_until(12, Duration::from_secs(20), || async {
+        timed(&app, "/check_accountexists", check.clone()).await.0
+    })
+    .await;
+    eprintln!("mysql back: served again after {recovered:?}");
+    let login = app
+        .call(
+            "/trylogin_server",
+            json!({"username": "kept", "password": "Correct-Horse-7"}),
+        )
+        .await;
+    assert_eq!(login["error"], 0, "the account survived: {login}");
+}
+
+#[actix_web::test]
+async fn a_grpc_peer_stops_and_returns_on_the_same_address() {
+    let mut service_settings = test_settings();
+    service_settings.verification.resend_cooldown_secs = 0;
+    let listener = services::bind("127.0.0.1", 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let start_peer = |listener| {
+        let service = VerificationServer::new(&service_settings).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(services::serve_verification(service, listener, async {
+            let _ = stopped.await;
+        }));
+        (stop, serving)
+    };
+    let (stop, serving) = start_peer(listener);
+    let app = TestApp::spawn_with(|settings| {
+        settings.verification.port = port;
+        settings.redis.key_prefix = service_settings.redis.key_prefix.clone();
+    })
+    .await;
+    let ask = |n: u32| {
+        let app = &app;
+        async move {
+            let body = json!({"email": format!("peer{n}@example.com")});
+            timed(app, "/get_verification", body).await
+        }
+    };
+    assert_eq!(ask(0).await.0, 0);
+
+    let _ = stop.send(());
+    let _ = serving.await;
+    let (status, took) = ask(1).await;
+    assert_eq!(status, 3, "peer down");
+    assert!(
+        took <= Duration::from_millis(2500),
+        "answered within the deadline: {took:?}"
+    );
+    eprintln!("verification down: answered 3 in {took:?}");
+
+    let listener = services::bind("127.0.0.1", port).await.unwrap();
+    let (_stop, _serving) = start_peer(listener);
+    let mut n = 2;
+    let recovered = time_until(0, Duration::from_secs(20), || {
+        n += 1;
+        let attempt = ask(n);
+        async move { attempt.await.0 }
+    })
+    .await;
+    eprintln!("verification back: served again after {recovered:?}");
+}
+
+#[tokio::test]
+async fn the_verification_service_survives_redis_going_away() {
+    let Some(mut redis) = OwnRedis::start() else {
+        return skip("redis-server");
+    };
+    let mut settings = test_settings();
+    settings.redis.port = redis.port;
+    settings.verification.resend_cooldown_secs = 0;
+    let listener = services::bind("127.0.0.1", 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let service = VerificationServer::new(&settings).unwrap();
+    tokio::spawn(services::serve_verification(
+        service,
+        listener,
+        std::future::pending(),
+    ));
+    let mut client = VerificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let mut ask = async move || {
+        let request = GetVerificationRequest {
+            email: "v@example.com".into(),
+        };
+        client
+            .get_verification_code(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .error
+    };
+    assert_eq!(ask().await, 0);
+    redis.stop();
+    let started = Instant::now();
+    assert_eq!(
+        ask().await,
+        1,
+        "Redis failure, as the original service answers"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ask().await != 0 {
+        assert!(Instant::now() < deadline, "not served again within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
