@@ -224,3 +224,227 @@ async fn the_verification_service_survives_redis_going_away() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A bounded soak: registrations from 8 concurrent clients while MySQL is
+/// killed and started again; then every answer is compared with the
+/// database.
+#[actix_web::test]
+async fn registrations_during_a_mysql_restart_lose_nothing() {
+    use diesel::QueryDsl;
+    use diesel_async::RunQueryDsl;
+    use gateway_server::db::schema::{Authentication, UserProfile};
+    use redis::AsyncCommands;
+
+    let Some(mariadb) = OwnMariadb::start() else {
+        return skip("mariadbd");
+    };
+    let app = TestApp::spawn_with(|settings| {
+        settings.mysql.port = mariadb.port;
+        settings.mysql.connect_timeout_ms = 1000;
+        settings.mysql.checkout_timeout_ms = 2000;
+    })
+    .await;
+    // Codes as the verification service would store them.
+    let mut redis = app.redis().await;
+    const CLIENTS: usize = 8;
+    const PER_CLIENT: usize = 60;
+    for n in 0..CLIENTS * PER_CLIENT {
+        let _: () = redis
+            .set_ex(
+                app.code_key(&format!("soak{n}@example.com")),
+                format!("c{n}"),
+                300,
+            )
+            .await
+            .unwrap();
+    }
+
+    let mariadb = std::sync::Arc::new(std::sync::Mutex::new(mariadb));
+    let restarter = {
+        let mariadb = std::sync::Arc::clone(&mariadb);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            mariadb.lock().unwrap().stop();
+            std::thread::sleep(Duration::from_secs(2));
+            mariadb.lock().unwrap().resume();
+        })
+    };
+    let clients = (0..CLIENTS).map(|client| {
+        let app = &app;
+        async move {
+            let mut answers = Vec::new();
+            for i in 0..PER_CLIENT {
+                let n = client * PER_CLIENT + i;
+                let body = json!({
+                    "username": format!("soak{n}"), "email": format!("soak{n}@example.com"),
+                    "password": "Correct-Horse-7", "cpatcha": format!("c{n}"),
+                });
+                let (status, took) = timed(app, "/post_registration", body).await;
+                answers.push((n, status, took));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            answers
+        }
+    });
+    let answers: Vec<(usize, i64, Duration)> = futures_util::future::join_all(clients)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    tokio::task::spawn_blocking(move || restarter.join().unwrap())
+        .await
+        .unwrap();
+
+    let ok: Vec<usize> = answers.iter().filter(|a| a.1 == 0).map(|a| a.0).collect();
+    let failed = answers.iter().filter(|a| a.1 != 0).count();
+    let slowest = answers.iter().map(|a| a.2).max().unwrap();
+    eprintln!(
+        "soak: {} registrations, {} answered 0, {failed} failed (MySQL down), slowest {slowest:?}",
+        answers.len(),
+        ok.len()
+    );
+    assert!(
+        answers.iter().all(|a| [0, 10].contains(&a.1)),
+        "only 0 or 10 expected"
+    );
+    assert!(failed > 0, "the restart happened while registrations ran");
+    assert!(
+        slowest < Duration::from_secs(10),
+        "a request took {slowest:?}"
+    );
+
+    let mut db = app.db().await;
+    let names: Vec<String> = Authentication::table
+        .select(gateway_server::db::schema::Authentication::username)
+        .load(&mut db)
+        .await
+        .unwrap();
+    for n in &ok {
+        assert!(
+            names.contains(&format!("soak{n}")),
+            "soak{n} was answered 0 but is not stored"
+        );
+    }
+    let profiles: i64 = UserProfile::table
+        .count()
+        .get_result(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(
+        profiles as usize,
+        names.len(),
+        "every stored account has its profile"
+    );
+}
+
+#[actix_web::test]
+async fn the_balance_service_survives_redis_going_away() {
+    use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
+    use gateway_server::grpc::proto::{GrpcRegisterRequest, RegisterToBalancer, ServerInfo};
+    use gateway_server::services::balance::BalanceServer;
+
+    let Some(mut redis) = OwnRedis::start() else {
+        return skip("redis-server");
+    };
+    let mut settings = test_settings();
+    settings.redis.port = redis.port;
+    let listener = services::bind("127.0.0.1", 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let service = BalanceServer::new(&settings).unwrap();
+    tokio::spawn(services::serve_balance(
+        service,
+        listener,
+        std::future::pending(),
+    ));
+    let mut client = BalancerServiceClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    let info = ServerInfo {
+        name: "chat".into(),
+        host: "127.0.0.1".into(),
+        port: "8090".into(),
+    };
+    client
+        .register_chatting_server_instance(GrpcRegisterRequest { info: Some(info) })
+        .await
+        .unwrap();
+    let mut allocate = async move || {
+        let request = RegisterToBalancer { uuid: 1 };
+        client
+            .add_new_user_to_server(request)
+            .await
+            .unwrap()
+            .into_inner()
+            .error
+    };
+    assert_eq!(allocate().await, 0);
+    redis.stop();
+    let started = Instant::now();
+    assert_eq!(allocate().await, 8);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while allocate().await != 0 {
+        assert!(Instant::now() < deadline, "not served again within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[actix_web::test]
+async fn sigterm_finishes_requests_under_way_and_exits_0() {
+    use crate::helpers::{RunningBinary, TestDatabase, TestKeys, gateway_command};
+    use crate::peers::{Behaviour, FakeBalancer, FakeVerification};
+
+    let mut settings = test_settings();
+    let verification = FakeVerification::start(&settings).await;
+    let balance = FakeBalancer::start().await;
+    settings.verification.port = verification.port;
+    settings.balance.port = balance.port;
+    settings.http.port = 0;
+    let _database = TestDatabase::new(&settings);
+    let _keys = TestKeys::new(&settings);
+    let mut command = gateway_command(&settings);
+    command
+        .arg("serve")
+        .env("GATEWAY_GRPC__TIMEOUT_MS", "10000");
+    let mut gateway = RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let post = |path: &'static str, body: Value| {
+        let request = client.post(url(path)).json(&body).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+
+    post("/get_verification", json!({"email": "term@example.com"})).await;
+    let code: String = redis::AsyncCommands::get(
+        &mut crate::helpers::redis_connection().await,
+        format!("{}term@example.com", settings.redis.key_prefix),
+    )
+    .await
+    .unwrap();
+    let body = json!({"username": "term", "email": "term@example.com", "password": "Correct-Horse-7", "cpatcha": code});
+    assert_eq!(post("/post_registration", body).await["error"], 0);
+
+    // A login that will take 1.5 s (the balance service is slow), then SIGTERM.
+    balance.behave(Behaviour::Hang(Duration::from_millis(1500)));
+    let in_flight = actix_web::rt::spawn(post(
+        "/trylogin_server",
+        json!({"username": "term", "password": "Correct-Horse-7"}),
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gateway.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+    assert!(refused.is_err(), "no new connections once stopping");
+
+    let answer = in_flight.await.unwrap();
+    assert_eq!(
+        answer["error"], 0,
+        "the request under way was finished: {answer}"
+    );
+    let status = tokio::task::spawn_blocking(move || gateway.wait_exit(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status}");
+}

@@ -383,6 +383,31 @@ impl RunningBinary {
         }
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping the process would.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit by itself; answers its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the process did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops the process; answers everything it printed.
     pub fn stop(mut self) -> String {
         // Let the last lines arrive first.

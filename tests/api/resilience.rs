@@ -125,3 +125,21 @@ async fn restarted_actors_rebuild_their_resources_and_keep_serving() {
     app.register("yuri", "y@example.com", "Correct-Horse-7")
         .await;
 }
+
+#[actix_web::test]
+async fn requests_under_way_when_an_actor_fails_get_their_status() {
+    let app = TestApp::spawn().await;
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    let requests = (0..40).map(|_| app.call("/check_accountexists", body.clone()));
+    let restart = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        app.actors.account.send(Restart).await.unwrap();
+        app.actors.captcha.send(Restart).await.unwrap();
+    };
+    let (answers, ()) = tokio::join!(futures_util::future::join_all(requests), restart);
+    assert!(
+        answers.iter().all(|answer| answer["error"] == 12),
+        "{answers:?}"
+    );
+    assert!(app.actors.restarts.count() >= 1);
+}
