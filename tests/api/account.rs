@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, account_body};
 
 #[actix_web::test]
 async fn an_account_exists_only_with_its_own_name_and_address() {
@@ -54,20 +54,6 @@ async fn check_refuses_malformed_and_invalid_input() {
     assert_eq!(invalid["error"], 25);
 }
 
-fn reset(username: &str, email: &str, password: &str, code: &str) -> serde_json::Value {
-    json!({"username": username, "email": email, "password": password, "cpatcha": code})
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> i64 {
-    let answer = app
-        .call(
-            "/trylogin_server",
-            json!({"username": username, "password": password}),
-        )
-        .await;
-    answer["error"].as_i64().unwrap()
-}
-
 #[actix_web::test]
 async fn a_reset_with_a_valid_code_changes_the_password() {
     let app = TestApp::spawn().await;
@@ -76,12 +62,12 @@ async fn a_reset_with_a_valid_code_changes_the_password() {
     let answer = app
         .call(
             "/reset_password",
-            reset("mia", "M@example.com", "New-Password-2", &code),
+            account_body("mia", "M@example.com", "New-Password-2", &code),
         )
         .await;
     assert_eq!(answer, json!({"error": 0}));
-    assert_eq!(login(&app, "mia", "Old-Password-1").await, 13);
-    assert_eq!(login(&app, "mia", "New-Password-2").await, 0);
+    assert_eq!(app.login_status("mia", "Old-Password-1").await, 13);
+    assert_eq!(app.login_status("mia", "New-Password-2").await, 0);
     assert!(
         app.stored_password("mia")
             .await
@@ -92,7 +78,7 @@ async fn a_reset_with_a_valid_code_changes_the_password() {
     let again = app
         .call(
             "/reset_password",
-            reset("mia", "m@example.com", "Third-Password-3", &code),
+            account_body("mia", "m@example.com", "Third-Password-3", &code),
         )
         .await;
     assert_eq!(again["error"], 9, "{again}");
@@ -113,11 +99,11 @@ async fn a_reset_needs_a_code() {
     let wrong = app
         .call(
             "/reset_password",
-            reset("ned", "n@example.com", "Hijacked-Pw-9", "0000"),
+            account_body("ned", "n@example.com", "Hijacked-Pw-9", "0000"),
         )
         .await;
     assert_eq!(wrong["error"], 9, "{wrong}");
-    assert_eq!(login(&app, "ned", "Old-Password-1").await, 0);
+    assert_eq!(app.login_status("ned", "Old-Password-1").await, 0);
 }
 
 #[actix_web::test]
@@ -129,7 +115,7 @@ async fn a_reset_of_an_unknown_account_is_status_12_and_keeps_the_code() {
     let answer = app
         .call(
             "/reset_password",
-            reset("not-olga", "o@example.com", "New-Password-2", &code),
+            account_body("not-olga", "o@example.com", "New-Password-2", &code),
         )
         .await;
     assert_eq!(answer["error"], 12, "{answer}");
@@ -140,7 +126,7 @@ async fn a_reset_of_an_unknown_account_is_status_12_and_keeps_the_code() {
     let invalid = app
         .call(
             "/reset_password",
-            reset("olga", "o@example.com", "short", &code),
+            account_body("olga", "o@example.com", "short", &code),
         )
         .await;
     assert_eq!(invalid["error"], 25, "{invalid}");

@@ -24,6 +24,11 @@ pub fn redis_url() -> url::Url {
     url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
 }
 
+/// The body of a registration or a reset.
+pub fn account_body(username: &str, email: &str, password: &str, code: &str) -> Value {
+    json!({"username": username, "email": email, "password": password, "cpatcha": code})
+}
+
 /// A connection to the test Redis.
 pub async fn redis_connection() -> redis::aio::MultiplexedConnection {
     redis::Client::open(redis_url().as_str())
@@ -156,6 +161,14 @@ impl TestApp {
         json
     }
 
+    /// The status of a login attempt.
+    pub async fn login_status(&self, username: &str, password: &str) -> i64 {
+        let body = json!({"username": username, "password": password});
+        self.call("/trylogin_server", body).await["error"]
+            .as_i64()
+            .unwrap()
+    }
+
     pub fn code_key(&self, email: &str) -> String {
         format!("{}{email}", self.settings.redis.key_prefix)
     }
@@ -186,7 +199,7 @@ impl TestApp {
         let answer = self
             .call(
                 "/post_registration",
-                json!({"username": username, "email": email, "password": password, "cpatcha": code}),
+                account_body(username, email, password, &code),
             )
             .await;
         assert_eq!(answer["error"], 0, "{answer}");

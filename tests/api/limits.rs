@@ -7,21 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
-
-fn registration(username: &str, email: &str, password: &str, code: &str) -> Value {
-    json!({"username": username, "email": email, "password": password, "cpatcha": code})
-}
-
-async fn login(app: &TestApp, username: &str, password: &str) -> i64 {
-    let answer = app
-        .call(
-            "/trylogin_server",
-            json!({"username": username, "password": password}),
-        )
-        .await;
-    answer["error"].as_i64().unwrap()
-}
+use crate::helpers::{TestApp, account_body};
 
 #[actix_web::test]
 async fn wrong_codes_use_up_the_code() {
@@ -31,7 +17,7 @@ async fn wrong_codes_use_up_the_code() {
         let wrong = app
             .call(
                 "/post_registration",
-                registration(
+                account_body(
                     "guess",
                     "guess@example.com",
                     "Correct-Horse-7",
@@ -49,7 +35,7 @@ async fn wrong_codes_use_up_the_code() {
     let right = app
         .call(
             "/post_registration",
-            registration("guess", "guess@example.com", "Correct-Horse-7", &code),
+            account_body("guess", "guess@example.com", "Correct-Horse-7", &code),
         )
         .await;
     assert_eq!(right["error"], 9, "the right code no longer works: {right}");
@@ -60,7 +46,7 @@ async fn fewer_wrong_codes_than_the_limit_leave_the_code_usable() {
     let app = TestApp::spawn_with(|settings| settings.limits.code_attempts = 5).await;
     let code = app.request_code("near@example.com").await;
     for attempt in 0..4 {
-        let body = registration(
+        let body = account_body(
             "near",
             "near@example.com",
             "Correct-Horse-7",
@@ -71,7 +57,7 @@ async fn fewer_wrong_codes_than_the_limit_leave_the_code_usable() {
     let right = app
         .call(
             "/post_registration",
-            registration("near", "near@example.com", "Correct-Horse-7", &code),
+            account_body("near", "near@example.com", "Correct-Horse-7", &code),
         )
         .await;
     assert_eq!(right["error"], 0, "{right}");
@@ -85,20 +71,20 @@ async fn failed_logins_lock_the_account_but_not_others() {
     app.register("other", "other@example.com", "Correct-Horse-7")
         .await;
     for _ in 0..3 {
-        assert_eq!(login(&app, "locked", "Wrong-Horse-7").await, 13);
+        assert_eq!(app.login_status("locked", "Wrong-Horse-7").await, 13);
     }
     assert_eq!(
-        login(&app, "locked", "Correct-Horse-7").await,
+        app.login_status("locked", "Correct-Horse-7").await,
         27,
         "even the right password"
     );
     assert_eq!(
-        login(&app, "LOCKED", "Correct-Horse-7").await,
+        app.login_status("LOCKED", "Correct-Horse-7").await,
         27,
         "names count case-insensitively"
     );
     assert_eq!(
-        login(&app, "other", "Correct-Horse-7").await,
+        app.login_status("other", "Correct-Horse-7").await,
         0,
         "other accounts are unaffected"
     );
@@ -113,15 +99,15 @@ async fn the_lock_ends_with_its_window_and_a_success_forgets_failures() {
     .await;
     app.register("window", "window@example.com", "Correct-Horse-7")
         .await;
-    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
-    assert_eq!(login(&app, "window", "Correct-Horse-7").await, 0);
+    assert_eq!(app.login_status("window", "Wrong-Horse-7").await, 13);
+    assert_eq!(app.login_status("window", "Correct-Horse-7").await, 0);
     // The success cleared the failure: two more are allowed.
-    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
-    assert_eq!(login(&app, "window", "Wrong-Horse-7").await, 13);
-    assert_eq!(login(&app, "window", "Correct-Horse-7").await, 27);
+    assert_eq!(app.login_status("window", "Wrong-Horse-7").await, 13);
+    assert_eq!(app.login_status("window", "Wrong-Horse-7").await, 13);
+    assert_eq!(app.login_status("window", "Correct-Horse-7").await, 27);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        login(&app, "window", "Correct-Horse-7").await,
+        app.login_status("window", "Correct-Horse-7").await,
         0,
         "the window passed"
     );
@@ -132,20 +118,20 @@ async fn twenty_parallel_wrong_logins_do_not_race_past_the_limit() {
     let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 10).await;
     app.register("racer", "racer@example.com", "Correct-Horse-7")
         .await;
-    let answers = join_all((0..20).map(|_| login(&app, "racer", "Wrong-Horse-7"))).await;
+    let answers = join_all((0..20).map(|_| app.login_status("racer", "Wrong-Horse-7"))).await;
     let checked = answers.iter().filter(|&&error| error == 13).count();
     let refused = answers.iter().filter(|&&error| error == 27).count();
     assert_eq!((checked, refused), (10, 10), "{answers:?}");
-    assert_eq!(login(&app, "racer", "Correct-Horse-7").await, 27);
+    assert_eq!(app.login_status("racer", "Correct-Horse-7").await, 27);
 }
 
 #[actix_web::test]
 async fn unknown_names_are_counted_too() {
     let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 2).await;
-    assert_eq!(login(&app, "ghost", "Wrong-Horse-7").await, 13);
-    assert_eq!(login(&app, "ghost", "Wrong-Horse-7").await, 13);
+    assert_eq!(app.login_status("ghost", "Wrong-Horse-7").await, 13);
+    assert_eq!(app.login_status("ghost", "Wrong-Horse-7").await, 13);
     assert_eq!(
-        login(&app, "ghost", "Wrong-Horse-7").await,
+        app.login_status("ghost", "Wrong-Horse-7").await,
         27,
         "the same as a real account"
     );
@@ -221,7 +207,7 @@ async fn guessable_passwords_are_refused_at_registration_and_reset() {
         let answer = app
             .call(
                 "/post_registration",
-                registration("weakling1", "weak@example.com", weak, &code),
+                account_body("weakling1", "weak@example.com", weak, &code),
             )
             .await;
         assert_eq!(answer["error"], 25, "{weak}: {answer}");
@@ -230,7 +216,7 @@ async fn guessable_passwords_are_refused_at_registration_and_reset() {
     let ok = app
         .call(
             "/post_registration",
-            registration("weakling1", "weak@example.com", "Correct-Horse-7", &code),
+            account_body("weakling1", "weak@example.com", "Correct-Horse-7", &code),
         )
         .await;
     assert_eq!(ok["error"], 0, "{ok}");
@@ -262,7 +248,7 @@ async fn an_unknown_name_takes_as_long_as_a_wrong_password() {
             (&mut wrong, "timed".into()),
         ] {
             let started = Instant::now();
-            assert_eq!(login(&app, &username, "Wrong-Horse-7").await, 13);
+            assert_eq!(app.login_status(&username, "Wrong-Horse-7").await, 13);
             samples.push(started.elapsed());
         }
     }

@@ -4,10 +4,10 @@ use futures_util::future::join_all;
 use redis::AsyncCommands;
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, account_body};
 
 fn registration(username: &str, email: &str, code: &str) -> serde_json::Value {
-    json!({"username": username, "email": email, "password": "Correct-Horse-7", "cpatcha": code})
+    account_body(username, email, "Correct-Horse-7", code)
 }
 
 #[actix_web::test]
