@@ -1,7 +1,13 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use std::collections::{HashMap, HashSet};
+
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised,
+    WrapFuture,
+};
+use tokio::sync::oneshot;
 
 use super::{Restart, Restarts, StartError};
 use crate::config::Settings;
@@ -12,10 +18,20 @@ use crate::status::Status;
 /// Owns the Redis pool of the abuse counters (per client address and per
 /// account), kept apart from the code store so that a flood of counted
 /// requests cannot starve code checks of connections.
+///
+/// Hits on one address's counter coalesce: while one INCRBY for a key is
+/// under way, the hits that arrive wait and go together in the next one,
+/// each still getting its own exact count. Under load from one address (a
+/// flood, or a proxy we trust) that is one Redis round trip per batch, not
+/// per request.
 pub struct LimitActor {
     settings: Arc<Settings>,
     restarts: Arc<Restarts>,
     redis: RedisPool,
+    /// Per counter key: the hits waiting for the next INCRBY.
+    waiting: HashMap<String, Vec<oneshot::Sender<Option<u64>>>>,
+    /// Keys whose INCRBY is under way.
+    in_flight: HashSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +58,46 @@ impl LimitActor {
             settings,
             restarts,
             redis,
+            waiting: HashMap::new(),
+            in_flight: HashSet::new(),
         })
+    }
+
+    /// Sends one INCRBY for all hits waiting on `key`, hands each its count
+    /// (`None`: Redis failed), then does the same for hits that arrived
+    /// meanwhile.
+    fn flush(&mut self, key: String, ctx: &mut Context<Self>) {
+        let Some(waiters) = self
+            .waiting
+            .remove(&key)
+            .filter(|waiters| !waiters.is_empty())
+        else {
+            self.in_flight.remove(&key);
+            return;
+        };
+        self.in_flight.insert(key.clone());
+        let limits = &self.settings.limits;
+        let (window, allowed) = (limits.ip_window(), u64::from(limits.ip_burst));
+        let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
+        let events = waiters.len() as u64;
+        let counting = counters::hit_owned(redis, limit, key.clone(), window, events, allowed);
+        ctx.spawn(counting.into_actor(self).map(move |counted, actor, ctx| {
+            match counted {
+                Ok(last) => {
+                    let first = last + 1 - events;
+                    for (offset, waiter) in waiters.into_iter().enumerate() {
+                        let _ = waiter.send(Some(first + offset as u64));
+                    }
+                }
+                Err(error) => {
+                    log::warn!("requests not counted: {error}");
+                    for waiter in waiters {
+                        let _ = waiter.send(None);
+                    }
+                }
+            }
+            actor.flush(key, ctx);
+        }));
     }
 }
 
@@ -53,6 +108,10 @@ impl Actor for LimitActor {
 impl Supervised for LimitActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.restarts.record();
+        // The stop cancelled the INCRBYs under way: their waiters were let
+        // through, and no key may stay marked as in flight.
+        self.waiting.clear();
+        self.in_flight.clear();
         match kv::build_pool(&self.settings.redis) {
             Ok(redis) => {
                 self.redis = redis;
@@ -84,26 +143,28 @@ pub struct AdmitAddress {
 impl Handler<AdmitAddress> for LimitActor {
     type Result = ResponseFuture<bool>;
 
-    fn handle(&mut self, message: AdmitAddress, _: &mut Context<Self>) -> Self::Result {
-        let limits = &self.settings.limits;
-        let (burst, window) = (u64::from(limits.ip_burst), limits.ip_window());
+    fn handle(&mut self, message: AdmitAddress, ctx: &mut Context<Self>) -> Self::Result {
+        let burst = u64::from(self.settings.limits.ip_burst);
+        if burst == 0 {
+            return Box::pin(async { true });
+        }
         let key = keys::address_requests(
             &self.settings.redis.key_prefix,
             &message.endpoint,
             &message.address,
         );
-        let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
+        let (counted, count) = oneshot::channel();
+        self.waiting.entry(key.clone()).or_default().push(counted);
+        if !self.in_flight.contains(&key) {
+            self.flush(key, ctx);
+        }
+        // No count (Redis failed, or the actor restarted): let it through.
         Box::pin(async move {
-            if burst == 0 {
-                return true;
-            }
-            match counters::hit(&redis, limit, key, window).await {
-                Ok(count) => count <= burst,
-                Err(error) => {
-                    log::warn!("request of {} not counted: {error}", message.address);
-                    true
-                }
-            }
+            count
+                .await
+                .ok()
+                .flatten()
+                .is_none_or(|count| count <= burst)
         })
     }
 }
@@ -130,7 +191,7 @@ impl Handler<ReserveLogin> for LimitActor {
             if allowed == 0 {
                 return Ok(());
             }
-            match counters::hit(&redis, limit, key, window).await? {
+            match counters::hit(&redis, limit, key, window, 1, allowed).await? {
                 count if count <= allowed => Ok(()),
                 _ => Err(LimitError::Refused),
             }

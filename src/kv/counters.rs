@@ -1,40 +1,52 @@
-//! Fixed-window counters for abuse limits. INCR and the window's expiry run
-//! as one script, so parallel requests (on any number of gateway instances)
-//! cannot slip past a limit, and no counter is left without an expiry.
+//! Fixed-window counters for abuse limits, on the path of every request, so
+//! as cheap as they can be while exact: one INCR (atomic, so parallel
+//! requests on any number of gateway instances cannot slip past a limit).
+//! The hit that opens a window sets its expiry; so does every hit over the
+//! limit, with `PEXPIRE … NX` (Redis 7), which repairs a counter whose
+//! opening hit died between its two commands, so none lives forever.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::Script;
+use redis::AsyncCommands;
 
 use super::{RedisPool, StoreError, with_connection};
 
-static HIT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-        local count = redis.call('INCR', KEYS[1])
-        if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-        return count
-        ",
-    )
-});
-
-/// Counts one more event in the window of `key`; answers the count so far,
-/// this one included.
+/// Counts `events` more events in the window of `key`; answers the count
+/// so far, these included. `allowed` is the limit the caller applies.
 pub async fn hit(
     pool: &RedisPool,
     limit: Duration,
     key: String,
     window: Duration,
+    events: u64,
+    allowed: u64,
 ) -> Result<u64, StoreError> {
     let window_ms = window.as_millis().max(1) as u64;
     with_connection(pool, limit, |mut connection| async move {
-        HIT.key(key)
-            .arg(window_ms)
-            .invoke_async(&mut connection)
-            .await
+        let count: u64 = connection.incr(&key, events).await?;
+        if count == events || count > allowed {
+            redis::cmd("PEXPIRE")
+                .arg(&key)
+                .arg(window_ms)
+                .arg("NX")
+                .query_async::<()>(&mut connection)
+                .await?;
+        }
+        Ok(count)
     })
     .await
+}
+
+/// [`hit`] owning its pool handle, for futures that must be `'static`.
+pub async fn hit_owned(
+    pool: RedisPool,
+    limit: Duration,
+    key: String,
+    window: Duration,
+    events: u64,
+    allowed: u64,
+) -> Result<u64, StoreError> {
+    hit(&pool, limit, key, window, events, allowed).await
 }
 
 /// Forgets the events counted at `key`.
