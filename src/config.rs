@@ -45,6 +45,8 @@ pub struct HttpSettings {
     pub client_request_timeout_ms: u64,
     /// On SIGTERM/SIGINT: how long requests under way may still run.
     pub shutdown_timeout_secs: u64,
+    /// How long an idle keep-alive connection is kept open.
+    pub keep_alive_secs: u64,
 }
 
 impl Default for HttpSettings {
@@ -56,6 +58,7 @@ impl Default for HttpSettings {
             max_body_bytes: 16 * 1024,
             client_request_timeout_ms: 5000,
             shutdown_timeout_secs: 30,
+            keep_alive_secs: 5,
         }
     }
 }

@@ -106,7 +106,9 @@ fn serve(
         settings.http.client_request_timeout_ms,
     ));
     // SIGTERM/SIGINT: stop accepting, let requests under way finish.
-    server = server.shutdown_timeout(settings.http.shutdown_timeout_secs);
+    server = server
+        .shutdown_timeout(settings.http.shutdown_timeout_secs)
+        .keep_alive(Duration::from_secs(settings.http.keep_alive_secs));
     if settings.http.workers > 0 {
         server = server.workers(settings.http.workers);
     }
