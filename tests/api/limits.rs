@@ -326,7 +326,13 @@ async fn a_parallel_burst_is_counted_exactly() {
     let app = TestApp::spawn_with(|settings| settings.limits.ip_burst = 150).await;
     let body = json!({"username": "nobody", "email": "nobody@example.com"});
     let answers = join_all((0..200).map(|_| app.call("/check_accountexists", body.clone()))).await;
-    let served = answers.iter().filter(|answer| answer["error"] == 12).count();
-    let refused = answers.iter().filter(|answer| answer["error"] == 27).count();
+    let served = answers
+        .iter()
+        .filter(|answer| answer["error"] == 12)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|answer| answer["error"] == 27)
+        .count();
     assert_eq!((served, refused), (150, 50));
 }
