@@ -42,7 +42,7 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
 #[derive(Debug)]
 pub struct ClaimedCode {
     key: String,
-    // Kept only to restore it; never logged (see the Debug of the handler's types).
+    // Kept only to put it back; a SecretString, so Debug never shows it.
     value: secrecy::SecretString,
     remaining: Option<Duration>,
 }
