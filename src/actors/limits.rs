@@ -80,7 +80,7 @@ impl LimitActor {
         let (window, allowed) = (limits.ip_window(), u64::from(limits.ip_burst));
         let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
         let events = waiters.len() as u64;
-        let counting = counters::hit_owned(redis, limit, key.clone(), window, events, allowed);
+        let counting = counters::hit(redis, limit, key.clone(), window, events, allowed);
         ctx.spawn(counting.into_actor(self).map(move |counted, actor, ctx| {
             match counted {
                 Ok(last) => {
@@ -191,7 +191,7 @@ impl Handler<ReserveLogin> for LimitActor {
             if allowed == 0 {
                 return Ok(());
             }
-            match counters::hit(&redis, limit, key, window, 1, allowed).await? {
+            match counters::hit(redis, limit, key, window, 1, allowed).await? {
                 count if count <= allowed => Ok(()),
                 _ => Err(LimitError::Refused),
             }

@@ -13,8 +13,10 @@ use super::{RedisPool, StoreError, with_connection};
 
 /// Counts `events` more events in the window of `key`; answers the count
 /// so far, these included. `allowed` is the limit the caller applies.
+/// The pool handle is taken by value (a cheap clone) so that the future is
+/// `'static`.
 pub async fn hit(
-    pool: &RedisPool,
+    pool: RedisPool,
     limit: Duration,
     key: String,
     window: Duration,
@@ -22,7 +24,7 @@ pub async fn hit(
     allowed: u64,
 ) -> Result<u64, StoreError> {
     let window_ms = window.as_millis().max(1) as u64;
-    with_connection(pool, limit, |mut connection| async move {
+    with_connection(&pool, limit, |mut connection| async move {
         let count: u64 = connection.incr(&key, events).await?;
         if count == events || count > allowed {
             redis::cmd("PEXPIRE")
@@ -35,18 +37,6 @@ pub async fn hit(
         Ok(count)
     })
     .await
-}
-
-/// [`hit`] owning its pool handle, for futures that must be `'static`.
-pub async fn hit_owned(
-    pool: RedisPool,
-    limit: Duration,
-    key: String,
-    window: Duration,
-    events: u64,
-    allowed: u64,
-) -> Result<u64, StoreError> {
-    hit(&pool, limit, key, window, events, allowed).await
 }
 
 /// Forgets the events counted at `key`.
