@@ -419,13 +419,21 @@ async fn sigterm_finishes_requests_under_way_and_exits_0() {
     let body = json!({"username": "term", "email": "term@example.com", "password": "Correct-Horse-7", "cpatcha": code});
     assert_eq!(post("/post_registration", body).await["error"], 0);
 
-    // A login that will take 1.5 s (the balance service is slow), then SIGTERM.
+    // A login that the slow balance service holds for 1.5 s, then SIGTERM.
     balance.behave(Behaviour::Hang(Duration::from_millis(1500)));
     let in_flight = actix_web::rt::spawn(post(
         "/trylogin_server",
         json!({"username": "term", "password": "Correct-Horse-7"}),
     ));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait until the login is surely under way: it reached the balance service.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while balance.allocations() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the login never reached the balance service"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     gateway.terminate();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;

@@ -4,6 +4,7 @@
 //! balance service (`AddNewUserToServer`). Their behaviour can be switched
 //! per test to a failure mode.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,10 +130,12 @@ impl VerificationService for VerificationPeer {
 pub struct FakeBalancer {
     pub port: u16,
     behaviour: Arc<Mutex<Behaviour>>,
+    allocations: Arc<AtomicUsize>,
 }
 
 struct BalancerPeer {
     behaviour: Arc<Mutex<Behaviour>>,
+    allocations: Arc<AtomicUsize>,
 }
 
 /// The chat server the fake balancer hands out.
@@ -150,15 +153,26 @@ impl FakeBalancer {
     pub async fn start() -> FakeBalancer {
         let (listener, port) = listen().await;
         let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
+        let allocations = Arc::new(AtomicUsize::new(0));
         let peer = BalancerPeer {
             behaviour: Arc::clone(&behaviour),
+            allocations: Arc::clone(&allocations),
         };
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(BalancerServiceServer::new(peer))
                 .serve_with_incoming(TcpListenerStream::new(listener)),
         );
-        FakeBalancer { port, behaviour }
+        FakeBalancer {
+            port,
+            behaviour,
+            allocations,
+        }
+    }
+
+    /// How many `AddNewUserToServer` calls arrived so far.
+    pub fn allocations(&self) -> usize {
+        self.allocations.load(Ordering::SeqCst)
     }
 
     pub fn behave(&self, behaviour: Behaviour) {
@@ -173,6 +187,7 @@ impl BalancerService for BalancerPeer {
         request: Request<RegisterToBalancer>,
     ) -> Result<Response<GetAllocatedChattingServer>, Status> {
         let uuid = request.into_inner().uuid;
+        self.allocations.fetch_add(1, Ordering::SeqCst);
         let behaviour = *self.behaviour.lock().unwrap();
         let reply = match behaviour {
             Behaviour::Answer(error) => GetAllocatedChattingServer {
