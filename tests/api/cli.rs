@@ -168,3 +168,41 @@ async fn the_config_file_is_read_and_variables_override_it() {
     assert!(!tables_of(&settings).await.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_go_up_down_and_up_again() {
+    use diesel_async::AsyncMigrationHarness;
+    use diesel_migrations::MigrationHarness;
+    use gateway_server::db::migrations::{MIGRATIONS, prepare_database};
+
+    let settings = test_settings();
+    let _database = TestDatabase::new(&settings);
+    prepare_database(&settings.mysql).await.expect("up");
+    let tables = tables_of(&settings).await;
+    assert!(tables.contains(&"Authentication".to_string()), "{tables:?}");
+
+    let connection = AsyncMysqlConnection::establish(settings.mysql.database_url().expose_secret())
+        .await
+        .unwrap();
+    let mut harness = AsyncMigrationHarness::new(connection);
+    let reverted = harness.revert_all_migrations(MIGRATIONS).expect("down");
+    assert_eq!(reverted.len(), 1);
+    drop(harness);
+    assert_eq!(
+        tables_of(&settings).await,
+        ["__diesel_schema_migrations"],
+        "down drops the three tables"
+    );
+
+    let applied = prepare_database(&settings.mysql).await.expect("up again");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(
+        tables_of(&settings).await,
+        [
+            "Authentication",
+            "FriendRequest",
+            "UserProfile",
+            "__diesel_schema_migrations"
+        ]
+    );
+}
