@@ -14,6 +14,21 @@ fn run(command: &mut std::process::Command) -> Output {
     command.output().expect("gateway binary runs")
 }
 
+/// Runs the command and checks it succeeded.
+fn run_ok(command: &mut std::process::Command) {
+    let output = run(command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+}
+
+/// The tables a migrated database holds.
+const ALL_TABLES: [&str; 4] = [
+    "Authentication",
+    "FriendRequest",
+    "UserProfile",
+    "__diesel_schema_migrations",
+];
+
 async fn tables_of(settings: &Settings) -> Vec<String> {
     let mut conn = AsyncMysqlConnection::establish(settings.mysql.database_url().expose_secret())
         .await
@@ -41,22 +56,9 @@ async fn migrate_creates_the_database_and_the_three_tables_and_is_repeatable() {
     let settings = test_settings();
     let _database = TestDatabase::new(&settings);
     for _ in 0..2 {
-        let output = run(gateway_command(&settings).arg("migrate"));
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        run_ok(gateway_command(&settings).arg("migrate"));
     }
-    assert_eq!(
-        tables_of(&settings).await,
-        [
-            "Authentication",
-            "FriendRequest",
-            "UserProfile",
-            "__diesel_schema_migrations"
-        ]
-    );
+    assert_eq!(tables_of(&settings).await, ALL_TABLES);
 }
 
 #[tokio::test]
@@ -85,12 +87,7 @@ async fn migrate_adopts_a_database_made_by_the_old_gateway() {
             .await
             .unwrap();
     }
-    let output = run(gateway_command(&settings).arg("migrate"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(gateway_command(&settings).arg("migrate"));
     assert!(
         tables_of(&settings)
             .await
@@ -146,24 +143,16 @@ async fn the_config_file_is_read_and_variables_override_it() {
     let _file_database = TestDatabase::new(&file_settings);
     let mut command = gateway_command(&settings);
     command.env_remove("GATEWAY_MYSQL__DATABASE");
-    let output = run(command.arg("--config").arg(&path).arg("migrate"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    run_ok(command.arg("--config").arg(&path).arg("migrate"));
     assert!(!tables_of(&file_settings).await.is_empty());
 
     // The variable wins over the file.
     let _env_database = TestDatabase::new(&settings);
-    let output = run(gateway_command(&settings)
-        .arg("--config")
-        .arg(&path)
-        .arg("migrate"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    run_ok(
+        gateway_command(&settings)
+            .arg("--config")
+            .arg(&path)
+            .arg("migrate"),
     );
     assert!(!tables_of(&settings).await.is_empty());
     std::fs::remove_dir_all(dir).unwrap();
@@ -196,13 +185,5 @@ async fn migrations_go_up_down_and_up_again() {
 
     let applied = prepare_database(&settings.mysql).await.expect("up again");
     assert_eq!(applied.len(), 1);
-    assert_eq!(
-        tables_of(&settings).await,
-        [
-            "Authentication",
-            "FriendRequest",
-            "UserProfile",
-            "__diesel_schema_migrations"
-        ]
-    );
+    assert_eq!(tables_of(&settings).await, ALL_TABLES);
 }
