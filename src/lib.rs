@@ -13,6 +13,7 @@ pub mod domain;
 pub mod grpc;
 pub mod http;
 pub mod kv;
+pub mod metrics;
 pub mod security;
 pub mod services;
 pub mod startup;

@@ -3,10 +3,11 @@
 //! port 0 and read the port the OS chose.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::actors::{Actors, StartError};
@@ -86,6 +87,7 @@ fn serve(
     settings: &Settings,
     actors: Actors,
 ) -> Result<Server, ApplicationError> {
+    let metrics = web::Data::from(Arc::clone(&actors.metrics));
     let actors = web::Data::new(actors);
     let limits = web::Data::new(settings.limits.clone());
     let body_limit = web::PayloadConfig::new(settings.http.max_body_bytes);
@@ -95,7 +97,9 @@ fn serve(
                 Logger::new(ACCESS_LOG_FORMAT)
                     .custom_request_replace("method", |request| request.method().to_string()),
             )
+            .wrap(from_fn(http::record_request))
             .app_data(actors.clone())
+            .app_data(metrics.clone())
             .app_data(limits.clone())
             .app_data(body_limit.clone())
             .configure(http::configure)

@@ -1,14 +1,15 @@
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture, Supervised};
 use diesel_async::AsyncMysqlConnection;
 
-use super::{Health, Probe, Restart, Restarts, StartError};
+use super::{Health, Probe, ReportPool, Restart, StartError};
 use crate::config::Settings;
 use crate::db::models::NewAccount;
 use crate::db::queries::{self, Insertion};
 use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
+use crate::metrics::{Metrics, PoolUsage};
 use crate::security::password::HashError;
 use crate::security::{NewPasswordError, PasswordHasher, Verdict};
 use crate::status::Status;
@@ -16,7 +17,7 @@ use crate::status::Status;
 /// Owns the MySQL pool and the password hasher.
 pub struct AccountActor {
     settings: Arc<Settings>,
-    restarts: Arc<Restarts>,
+    metrics: Arc<Metrics>,
     pool: DbPool,
     hasher: PasswordHasher,
 }
@@ -74,12 +75,12 @@ impl AccountActor {
         async move { Ok(hasher.hash_new(password, inputs, min_score).await?) }
     }
 
-    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
         let pool = build_pool(&settings.mysql);
         let hasher = PasswordHasher::new(settings.security.hash_threads)?;
         Ok(Self {
             settings,
-            restarts,
+            metrics,
             pool,
             hasher,
         })
@@ -92,9 +93,16 @@ impl Actor for AccountActor {
 
 impl Supervised for AccountActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarts.record();
+        self.metrics.actor_restarted("account");
         self.pool = build_pool(&self.settings.mysql);
         log::warn!("account actor restarted with a new MySQL pool");
+    }
+}
+
+impl Handler<ReportPool> for AccountActor {
+    type Result = MessageResult<ReportPool>;
+    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(PoolUsage::of("mysql", self.pool.state()))
     }
 }
 

@@ -3,17 +3,18 @@ use std::sync::Arc;
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use tonic::transport::Channel;
 
-use super::{Health, Probe, Restart, Restarts, StartError};
+use super::{Health, Probe, Restart, StartError};
 use crate::config::Settings;
 use crate::grpc::lazy_channel;
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
 use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
+use crate::metrics::Metrics;
 use crate::status::Status;
 
 /// Owns the balance service's channel.
 pub struct BalanceActor {
     settings: Arc<Settings>,
-    restarts: Arc<Restarts>,
+    metrics: Arc<Metrics>,
     balancer: BalancerServiceClient<Channel>,
 }
 
@@ -55,11 +56,11 @@ impl BalanceError {
 }
 
 impl BalanceActor {
-    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
         let balancer = Self::build(&settings)?;
         Ok(Self {
             settings,
-            restarts,
+            metrics,
             balancer,
         })
     }
@@ -76,7 +77,7 @@ impl Actor for BalanceActor {
 
 impl Supervised for BalanceActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarts.record();
+        self.metrics.actor_restarted("balance");
         match Self::build(&self.settings) {
             Ok(balancer) => {
                 self.balancer = balancer;

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
+use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture, Supervised};
 use tonic::transport::Channel;
 
-use super::{Health, Probe, Restart, Restarts, StartError};
+use super::{Health, Probe, ReportPool, Restart, StartError};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
@@ -11,12 +11,13 @@ use crate::grpc::proto::verification_service_client::VerificationServiceClient;
 use crate::grpc::{lazy_channel, verification_error};
 use crate::kv::codes::{self, ClaimedCode, CodeSlot};
 use crate::kv::{self, RedisPool, StoreError};
+use crate::metrics::{Metrics, PoolUsage};
 use crate::status::Status;
 
 /// Owns the verification service's channel and the Redis pool.
 pub struct CaptchaActor {
     settings: Arc<Settings>,
-    restarts: Arc<Restarts>,
+    metrics: Arc<Metrics>,
     verification: VerificationServiceClient<Channel>,
     redis: RedisPool,
 }
@@ -47,11 +48,11 @@ impl CaptchaError {
 }
 
 impl CaptchaActor {
-    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
         let (verification, redis) = Self::build(&settings)?;
         Ok(Self {
             settings,
-            restarts,
+            metrics,
             verification,
             redis,
         })
@@ -74,7 +75,7 @@ impl Actor for CaptchaActor {
 
 impl Supervised for CaptchaActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarts.record();
+        self.metrics.actor_restarted("captcha");
         match Self::build(&self.settings) {
             Ok((verification, redis)) => {
                 self.verification = verification;
@@ -83,6 +84,13 @@ impl Supervised for CaptchaActor {
             }
             Err(error) => log::error!("captcha actor restarted, keeping its resources: {error}"),
         }
+    }
+}
+
+impl Handler<ReportPool> for CaptchaActor {
+    type Result = MessageResult<ReportPool>;
+    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(PoolUsage::of("redis_codes", self.redis.state()))
     }
 }
 

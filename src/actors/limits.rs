@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised,
-    WrapFuture,
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture,
+    Supervised, WrapFuture,
 };
 use tokio::sync::oneshot;
 
-use super::{Restart, Restarts, StartError};
+use super::{ReportPool, Restart, StartError};
 use crate::config::Settings;
 use crate::domain::Username;
 use crate::kv::{self, RedisPool, StoreError, counters, keys};
+use crate::metrics::{Metrics, PoolUsage};
 use crate::status::Status;
 
 /// Owns the Redis pool of the abuse counters (per client address and per
@@ -26,7 +27,7 @@ use crate::status::Status;
 /// per request.
 pub struct LimitActor {
     settings: Arc<Settings>,
-    restarts: Arc<Restarts>,
+    metrics: Arc<Metrics>,
     redis: RedisPool,
     /// Per counter key: the hits waiting for the next INCRBY.
     waiting: HashMap<String, Vec<oneshot::Sender<Option<u64>>>>,
@@ -52,11 +53,11 @@ impl LimitError {
 }
 
 impl LimitActor {
-    pub fn new(settings: Arc<Settings>, restarts: Arc<Restarts>) -> Result<Self, StartError> {
+    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
         let redis = kv::build_pool(&settings.redis)?;
         Ok(Self {
             settings,
-            restarts,
+            metrics,
             redis,
             waiting: HashMap::new(),
             in_flight: HashSet::new(),
@@ -107,7 +108,7 @@ impl Actor for LimitActor {
 
 impl Supervised for LimitActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
-        self.restarts.record();
+        self.metrics.actor_restarted("limits");
         // The stop cancelled the INCRBYs under way: their waiters were let
         // through, and no key may stay marked as in flight.
         self.waiting.clear();
@@ -119,6 +120,13 @@ impl Supervised for LimitActor {
             }
             Err(error) => log::error!("limit actor restarted, keeping its pool: {error}"),
         }
+    }
+}
+
+impl Handler<ReportPool> for LimitActor {
+    type Result = MessageResult<ReportPool>;
+    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(PoolUsage::of("redis_limits", self.redis.state()))
     }
 }
 

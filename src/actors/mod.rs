@@ -16,7 +16,6 @@ pub mod captcha;
 pub mod limits;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix::{Actor, Addr, Supervisor};
 
@@ -26,6 +25,7 @@ pub use captcha::CaptchaActor;
 pub use limits::LimitActor;
 
 use crate::config::Settings;
+use crate::metrics::{Metrics, PoolUsage};
 
 /// Stops an actor so that its supervisor restarts it with freshly built
 /// resources. Requests already under way finish on the old ones.
@@ -45,18 +45,10 @@ pub struct Health {
     pub up: bool,
 }
 
-/// Counts supervisor restarts, for operators and tests.
-#[derive(Debug, Default)]
-pub struct Restarts(AtomicU64);
-
-impl Restarts {
-    pub fn record(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+/// Asks an actor how busy its connection pool is, for `/metrics`.
+#[derive(actix::Message)]
+#[rtype(result = "PoolUsage")]
+pub struct ReportPool;
 
 /// Addresses of the running, supervised actors.
 #[derive(Clone)]
@@ -65,7 +57,7 @@ pub struct Actors {
     pub account: Addr<AccountActor>,
     pub balance: Addr<BalanceActor>,
     pub limits: Addr<LimitActor>,
-    pub restarts: Arc<Restarts>,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +66,8 @@ pub enum StartError {
     Peer(#[from] tonic::transport::Error),
     #[error("invalid Redis settings: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("password hasher: {0}")]
     Hasher(#[from] crate::security::password::HashError),
 }
@@ -82,18 +76,18 @@ impl Actors {
     /// Builds every resource (without connecting: backends may be down) and
     /// starts each actor under a supervisor on the current arbiter.
     pub fn start(settings: &Settings) -> Result<Actors, StartError> {
-        let restarts = Arc::new(Restarts::default());
+        let metrics = Arc::new(Metrics::new()?);
         let settings = Arc::new(settings.clone());
-        let captcha = CaptchaActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
-        let account = AccountActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
-        let balance = BalanceActor::new(Arc::clone(&settings), Arc::clone(&restarts))?;
-        let limits = LimitActor::new(settings, Arc::clone(&restarts))?;
+        let captcha = CaptchaActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
+        let account = AccountActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
+        let balance = BalanceActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
+        let limits = LimitActor::new(settings, Arc::clone(&metrics))?;
         Ok(Actors {
             captcha: supervise(captcha),
             account: supervise(account),
             balance: supervise(balance),
             limits: supervise(limits),
-            restarts,
+            metrics,
         })
     }
 }

@@ -11,6 +11,8 @@ use crate::actors::balance::BalanceError;
 use crate::actors::captcha::CaptchaError;
 use crate::actors::limits::LimitError;
 use crate::domain::InvalidInput;
+use crate::grpc::verification_error;
+use crate::metrics::Backend;
 use crate::status::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,27 @@ impl ApiError {
         }
     }
 
+    /// The backend whose failure this is, if any.
+    fn backend(&self) -> Option<Backend> {
+        match self {
+            ApiError::Malformed(_) | ApiError::Invalid(_) => None,
+            ApiError::Captcha(CaptchaError::Store(_)) => Some(Backend::Redis),
+            ApiError::Captcha(CaptchaError::Refused(verification_error::TOO_SOON))
+            | ApiError::Captcha(CaptchaError::CodeNotFound) => None,
+            // The service could not mail a code or reach its own Redis.
+            ApiError::Captcha(CaptchaError::Unreachable(_) | CaptchaError::Refused(_)) => {
+                Some(Backend::Verification)
+            }
+            ApiError::Account(AccountError::Database(_)) => Some(Backend::Mysql),
+            ApiError::Account(_) => None,
+            ApiError::Balance(BalanceError::Refused(_)) => None,
+            ApiError::Balance(_) => Some(Backend::Balance),
+            ApiError::Limit(LimitError::Store(_)) => Some(Backend::Redis),
+            ApiError::Limit(LimitError::Refused) => None,
+            ApiError::Mailbox { .. } => None,
+        }
+    }
+
     /// Failures of the backends are worth an operator's attention; a user's
     /// typo or wrong password is not.
     fn is_server_fault(&self) -> bool {
@@ -116,6 +139,6 @@ impl ResponseError for ApiError {
         } else {
             log::debug!("answering {}: {self}", status.code());
         }
-        Reply::with_status(status).into_response()
+        Reply::with_status(status).into_response_from(self.backend())
     }
 }

@@ -3,10 +3,12 @@
 
 mod error;
 mod limits;
+mod metrics;
 mod reply;
 mod request;
 mod routes;
 
 pub use error::ApiError;
+pub use metrics::record_request;
 pub use reply::Reply;
 pub use routes::configure;

@@ -6,6 +6,7 @@ use actix_web::body::BoxBody;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde::Serialize;
 
+use crate::metrics::{Backend, Outcome};
 use crate::status::Status;
 
 #[derive(Debug, Serialize)]
@@ -65,9 +66,20 @@ impl Reply {
     }
 
     pub fn into_response(self) -> HttpResponse {
+        self.into_response_from(None)
+    }
+
+    /// The answer, marked with its outcome for the request metrics.
+    pub fn into_response_from(self, backend: Option<Backend>) -> HttpResponse {
+        let outcome = Outcome {
+            status: self.error,
+            backend,
+        };
         // Application errors travel as 200 + `error`: the desktop client
         // treats any other status as a network failure.
-        HttpResponse::Ok().json(self)
+        let mut response = HttpResponse::Ok().json(self);
+        response.extensions_mut().insert(outcome);
+        response
     }
 }
 

@@ -17,6 +17,7 @@ mod faults;
 mod limits;
 mod login;
 mod logs;
+mod metrics;
 mod protocol;
 mod registration;
 mod resilience;

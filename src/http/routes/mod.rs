@@ -1,11 +1,12 @@
-//! The five endpoints (POST only), each limited per client address; health
-//! and readiness (GET); a plain-text 404 for everything else (other methods
+//! The five endpoints (POST only), each limited per client address; health,
+//! readiness and metrics (GET); a plain-text 404 for everything else (other methods
 //! on the five paths too).
 
 mod account;
 mod code;
 mod health;
 mod login;
+mod metrics;
 mod registration;
 mod verification;
 
@@ -34,6 +35,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
         .service(endpoints)
         .default_service(web::to(not_found));
 }
