@@ -1,5 +1,5 @@
 //! The command line:
-//! `gateway-server [--config PATH] [serve|migrate|verification|balance|all]`.
+//! `gateway-server [--config PATH] [serve|migrate|verification|balance|all|openapi]`.
 
 use std::path::PathBuf;
 
@@ -29,4 +29,6 @@ pub enum Command {
     Balance,
     /// Run the gateway, the verification and the balance service in one process.
     All,
+    /// Print the HTTP API's OpenAPI document (what `GET /openapi.json` serves).
+    Openapi,
 }

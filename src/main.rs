@@ -11,6 +11,11 @@ use gateway_server::telemetry::init_logging;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        print!("{}", gateway_server::http::openapi::document());
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -19,12 +24,13 @@ fn main() -> ExitCode {
         }
     };
     let outcome = actix_web::rt::System::new().block_on(async move {
-        match cli.command.unwrap_or(Command::Serve) {
+        match command {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Verification => verification(settings).await,
             Command::Balance => balance(settings).await,
             Command::All => all(settings).await,
+            Command::Openapi => unreachable!("answered before the settings are read"),
         }
     });
     match outcome {

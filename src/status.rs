@@ -3,6 +3,8 @@
 //! new conditions are appended from 25 on.
 
 use serde::{Serialize, Serializer};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 /// One wire status code. The discriminant is the number on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,6 +93,27 @@ impl Serialize for Status {
         serializer.serialize_i32(self.code())
     }
 }
+
+/// In the OpenAPI document: an integer, one of the codes, each named.
+impl utoipa::PartialSchema for Status {
+    fn schema() -> RefOr<Schema> {
+        let names: Vec<String> = Status::ALL
+            .iter()
+            .map(|status| format!("{} {status:?}", status.code()))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .enum_values(Some(Status::ALL.map(Status::code)))
+            .description(Some(format!(
+                "The protocol status (PROTOCOL.md §3): {}.",
+                names.join(", ")
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Status {}
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 mod error;
 mod limits;
 mod metrics;
+pub mod openapi;
 mod reply;
 mod request;
 mod routes;

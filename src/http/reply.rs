@@ -5,24 +5,38 @@
 use actix_web::body::BoxBody;
 use actix_web::{HttpRequest, HttpResponse, Responder};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::metrics::{Backend, Outcome};
 use crate::status::Status;
 
-#[derive(Debug, Serialize)]
+/// The answer of every endpoint.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Reply {
     pub error: Status,
+    /// The account's name (registration, account check).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub username: Option<String>,
+    /// The account's address (code request, registration, account check).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub email: Option<String>,
+    /// The account's number, as a string (registration, login).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "1")]
     pub uuid: Option<String>,
+    /// The chat server to connect to (login).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub host: Option<String>,
+    /// The chat server's port, as a string (login).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "8090")]
     pub port: Option<String>,
+    /// The user's token for that chat server (login).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub token: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 use super::ApiError;
 use crate::domain::{Email, Password, Username, VerificationCode};
@@ -19,37 +20,59 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|error| ApiError::Malformed(error.to_string()))
 }
 
-#[derive(Deserialize)]
+/// Asks for a code to be mailed.
+#[derive(Deserialize, ToSchema)]
 pub struct VerificationRequest {
+    /// The address to mail the code to (at most 254 characters, one `@`).
+    #[schema(example = "alice@example.com")]
     pub email: String,
 }
 
-#[derive(Deserialize)]
+/// A new account, authorised by the code mailed to its address.
+#[derive(Deserialize, ToSchema)]
 pub struct RegistrationRequest {
+    /// 1 to 50 characters, no control characters.
+    #[schema(example = "alice")]
     pub username: String,
+    /// 8 to 128 characters, not guessable (status 25 otherwise).
+    #[schema(example = "Correct-Horse-7-Battery")]
     pub password: String,
+    #[schema(example = "alice@example.com")]
     pub email: String,
-    /// `cpatcha` is the historical spelling; `captcha` is accepted too.
+    /// The mailed code. `cpatcha` is the historical spelling; `captcha` is
+    /// accepted too.
     #[serde(alias = "captcha")]
+    #[schema(example = "123456")]
     pub cpatcha: String,
 }
 
-#[derive(Deserialize)]
+/// An account, named by both its name and its address.
+#[derive(Deserialize, ToSchema)]
 pub struct AccountRequest {
+    #[schema(example = "alice")]
     pub username: String,
+    #[schema(example = "alice@example.com")]
     pub email: String,
 }
 
-#[derive(Deserialize)]
+/// A new password, authorised by the code mailed to the account's address.
+#[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
+    #[schema(example = "alice")]
     pub username: String,
+    #[schema(example = "alice@example.com")]
     pub email: String,
+    /// The new password: 8 to 128 characters, not guessable.
+    #[schema(example = "Another-Horse-8-Staple")]
     pub password: String,
+    /// The mailed code (`captcha` is accepted too).
     #[serde(alias = "captcha")]
+    #[schema(example = "123456")]
     pub cpatcha: String,
 }
 
-#[derive(Deserialize)]
+/// Credentials to check before the chat server is relayed.
+#[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,

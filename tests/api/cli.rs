@@ -187,3 +187,34 @@ async fn migrations_go_up_down_and_up_again() {
     assert_eq!(applied.len(), 1);
     assert_eq!(tables_of(&settings).await, ALL_TABLES);
 }
+
+#[actix_web::test]
+async fn openapi_prints_the_document_the_gateway_serves() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let output = run(gateway_command(&app.settings).arg("openapi"));
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let served: serde_json::Value = app
+        .client
+        .get(format!("{}/openapi.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(printed, served);
+    assert!(printed["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/get_verification",
+        "/post_registration",
+        "/check_accountexists",
+        "/reset_password",
+        "/trylogin_server",
+    ] {
+        assert!(printed["paths"][path]["post"].is_object(), "{path}");
+    }
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert!(printed["paths"][path]["get"].is_object(), "{path}");
+    }
+}

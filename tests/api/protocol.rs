@@ -77,11 +77,16 @@ async fn unknown_paths_are_a_plain_404_and_other_methods_are_refused() {
         .send()
         .await
         .unwrap();
-    assert!(
-        [404, 405].contains(&response.status().as_u16()),
-        "{}",
-        response.status()
-    );
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+    let response = app
+        .client
+        .delete(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
 }
 
 #[actix_web::test]

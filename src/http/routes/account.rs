@@ -4,11 +4,20 @@ use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::domain::{Email, Username};
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{AccountRequest, ResetRequest, decode};
 use crate::http::{ApiError, Reply};
 
 /// `/check_accountexists`: success only if one account has both the name
 /// and the e-mail.
+#[utoipa::path(
+    post,
+    path = "/check_accountexists",
+    tag = "accounts",
+    summary = "Check that one account has this name and address",
+    request_body(content = AccountRequest, content_type = "application/json"),
+    responses(EndpointAnswer)
+)]
 pub async fn check_account_exists(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: AccountRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
@@ -29,6 +38,14 @@ pub async fn check_account_exists(body: Bytes, actors: Data<Actors>) -> Result<R
 /// `/reset_password`: sets a new password, authorised by a valid e-mailed
 /// code (the old gateway asked for none, so anyone knowing a name and an
 /// address could take the account over).
+#[utoipa::path(
+    post,
+    path = "/reset_password",
+    tag = "accounts",
+    summary = "Set a new password",
+    request_body(content = ResetRequest, content_type = "application/json"),
+    responses(EndpointAnswer)
+)]
 pub async fn reset_password(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
     let reset = ResetPassword {

@@ -5,6 +5,7 @@ use crate::actors::account::Authenticate;
 use crate::actors::balance::AllocateChatServer;
 use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::domain::{Password, Username};
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{LoginRequest, decode};
 use crate::http::{ApiError, Reply};
 
@@ -12,6 +13,14 @@ use crate::http::{ApiError, Reply};
 /// chat server and the user's token there. The gateway logs nobody in.
 /// Every attempt is counted before the password is checked; a success
 /// forgets the account's earlier failures.
+#[utoipa::path(
+    post,
+    path = "/trylogin_server",
+    tag = "accounts",
+    summary = "Check credentials and get a chat server",
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses(EndpointAnswer)
+)]
 pub async fn try_login_server(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;

@@ -5,6 +5,18 @@ use actix_web::web::Data;
 
 use crate::actors::{Actors, ReportPool};
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((
+        status = 200,
+        description = "Requests by endpoint and status, latency histograms, backend errors, \
+            actor restarts and pool usage, in Prometheus' text format 0.0.4",
+        content_type = "text/plain; version=0.0.4",
+        body = String
+    ))
+)]
 pub async fn metrics(actors: Data<Actors>) -> HttpResponse {
     // Pool gauges are read at scrape time from the actors that own the
     // pools; an actor that cannot answer leaves its last reading.

@@ -1,43 +1,77 @@
 //! The five endpoints (POST only), each limited per client address; health,
-//! readiness and metrics (GET); a plain-text 404 for everything else (other methods
-//! on the five paths too).
+//! readiness, metrics and the OpenAPI document (GET). Another method on one
+//! of these paths is a plain-text 405 naming the allowed one; an unknown
+//! path is a plain-text 404.
 
-mod account;
+pub(super) mod account;
 mod code;
-mod health;
-mod login;
-mod metrics;
-mod registration;
-mod verification;
+pub(super) mod health;
+pub(super) mod login;
+pub(super) mod metrics;
+pub(super) mod registration;
+pub(super) mod verification;
 
+use actix_web::http::{Method, header};
 use actix_web::middleware::from_fn;
-use actix_web::{HttpResponse, web};
+use actix_web::{Handler, HttpResponse, Resource, Responder, web};
 
 use super::limits::admit_address;
+use super::openapi::openapi_json;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     let endpoints = web::scope("")
         .wrap(from_fn(admit_address))
-        .route(
-            "/get_verification",
-            web::post().to(verification::get_verification),
-        )
-        .route(
-            "/post_registration",
-            web::post().to(registration::post_registration),
-        )
-        .route(
-            "/check_accountexists",
-            web::post().to(account::check_account_exists),
-        )
-        .route("/reset_password", web::post().to(account::reset_password))
-        .route("/trylogin_server", web::post().to(login::try_login_server));
+        .service(post("/get_verification", verification::get_verification))
+        .service(post("/post_registration", registration::post_registration))
+        .service(post("/check_accountexists", account::check_account_exists))
+        .service(post("/reset_password", account::reset_password))
+        .service(post("/trylogin_server", login::try_login_server));
     config
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(metrics::metrics))
+        .service(get("/healthz", health::healthz))
+        .service(get("/readyz", health::readyz))
+        .service(get("/metrics", metrics::metrics))
+        .service(get("/openapi.json", openapi_json))
         .service(endpoints)
         .default_service(web::to(not_found));
+}
+
+fn post<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::POST, handler)
+}
+
+fn get<F, Args>(path: &str, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    only(path, Method::GET, handler)
+}
+
+/// `path` served by `handler` for `method`, 405 for any other method.
+fn only<F, Args>(path: &str, method: Method, handler: F) -> Resource
+where
+    F: Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    let allowed = method.to_string();
+    web::resource(path)
+        .route(web::method(method).to(handler))
+        .default_service(web::to(move || {
+            let allowed = allowed.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header((header::ALLOW, allowed))
+                    .content_type("text/plain; charset=utf-8")
+                    .body("method not allowed\n")
+            }
+        }))
 }
 
 async fn not_found() -> HttpResponse {

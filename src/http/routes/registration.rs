@@ -3,10 +3,19 @@ use actix_web::web::{Bytes, Data};
 use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::Register;
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{RegistrationRequest, decode};
 use crate::http::{ApiError, Reply};
 
 /// `/post_registration`: creates an account with a valid e-mailed code.
+#[utoipa::path(
+    post,
+    path = "/post_registration",
+    tag = "accounts",
+    summary = "Register an account",
+    request_body(content = RegistrationRequest, content_type = "application/json"),
+    responses(EndpointAnswer)
+)]
 pub async fn post_registration(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request = decode::<RegistrationRequest>(&body)?.parse()?;
     let (username, email) = (request.username, request.email);

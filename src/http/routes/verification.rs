@@ -3,10 +3,19 @@ use actix_web::web::{Bytes, Data};
 use crate::actors::Actors;
 use crate::actors::captcha::IssueCode;
 use crate::domain::Email;
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{VerificationRequest, decode};
 use crate::http::{ApiError, Reply};
 
 /// `/get_verification`: has the verification service mail a code.
+#[utoipa::path(
+    post,
+    path = "/get_verification",
+    tag = "accounts",
+    summary = "Mail a verification code",
+    request_body(content = VerificationRequest, content_type = "application/json"),
+    responses(EndpointAnswer)
+)]
 pub async fn get_verification(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
