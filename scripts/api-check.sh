@@ -19,11 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 examples=${1:-100}
-venv=${SCHEMATHESIS_VENV:-target/schemathesis-venv}
-if [ ! -x "$venv/bin/st" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet 'schemathesis>=4.32,<5'
-fi
+. scripts/tools-venv.sh
 
 cargo build --quiet --bin gateway-server
 
@@ -71,6 +67,6 @@ for _ in $(seq 60); do
 done
 curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$work/gateway.log" >&2; exit 1; }
 
-"$venv/bin/st" run "http://127.0.0.1:$port/openapi.json" \
+"$TOOLS_VENV/bin/st" run "http://127.0.0.1:$port/openapi.json" \
   --checks all --exclude-checks negative_data_rejection \
   --max-examples "$examples" --request-timeout 10 --no-color

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::unique_name;
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -49,6 +49,8 @@ pub fn skip(what: &str) {
 
 pub struct OwnRedis {
     pub port: u16,
+    /// Set: the server runs with `--requirepass`.
+    password: Option<String>,
     binary: PathBuf,
     dir: PathBuf,
     child: Option<Child>,
@@ -56,11 +58,21 @@ pub struct OwnRedis {
 
 impl OwnRedis {
     pub fn start() -> Option<OwnRedis> {
+        Self::start_with(None)
+    }
+
+    /// A server that refuses clients without `password`.
+    pub fn start_with_password(password: &str) -> Option<OwnRedis> {
+        Self::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(password: Option<String>) -> Option<OwnRedis> {
         let binary = find("redis-server")?;
         let dir = std::env::temp_dir().join(unique_name("redis"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut redis = OwnRedis {
             port: free_port(),
+            password,
             binary,
             dir,
             child: None,
@@ -79,7 +91,11 @@ impl OwnRedis {
 
     /// Starts it again on the same port (empty: it keeps nothing on disk).
     pub fn resume(&mut self) {
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(password) = &self.password {
+            command.arg("--requirepass").arg(password);
+        }
+        let child = command
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--port")
             .arg(self.port.to_string())

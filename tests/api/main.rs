@@ -13,6 +13,7 @@ mod account;
 mod backends;
 mod balance_service;
 mod cli;
+mod deploy;
 mod faults;
 mod limits;
 mod login;

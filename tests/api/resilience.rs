@@ -143,3 +143,60 @@ async fn requests_under_way_when_an_actor_fails_get_their_status() {
     );
     assert!(app.actors.metrics.restarts() >= 1);
 }
+
+#[actix_web::test]
+async fn a_redis_with_requirepass_serves_with_the_password_and_only_with_it() {
+    let Some(redis) = crate::backends::OwnRedis::start_with_password("s3cret-Redis-pass") else {
+        return crate::backends::skip("redis-server");
+    };
+    let with_password = TestApp::spawn_with(|settings| {
+        settings.redis.port = redis.port;
+        settings.redis.password = "s3cret-Redis-pass".into();
+    })
+    .await;
+    // A code as the verification service leaves it, in the protected Redis.
+    let mut store = redis::Client::open(format!(
+        "redis://:s3cret-Redis-pass@127.0.0.1:{}/",
+        redis.port
+    ))
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap();
+    let code = "482913";
+    let () = redis::cmd("SET")
+        .arg(with_password.code_key("p@example.com"))
+        .arg(code)
+        .arg("EX")
+        .arg(60)
+        .query_async(&mut store)
+        .await
+        .unwrap();
+    let check = with_password
+        .call(
+            "/check_accountexists",
+            json!({"username": "pat", "email": "p@example.com"}),
+        )
+        .await;
+    assert_eq!(check["error"], 12, "{check}");
+    let answer = with_password
+        .call(
+            "/post_registration",
+            json!({"username": "pat", "email": "p@example.com", "password": "Correct-Horse-7", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(answer["error"], 0, "{answer}");
+
+    let wrong_password = TestApp::spawn_with(|settings| {
+        settings.redis.port = redis.port;
+        settings.redis.password = "not-the-password".into();
+    })
+    .await;
+    let answer = wrong_password
+        .call(
+            "/post_registration",
+            json!({"username": "pat2", "email": "p@example.com", "password": "Correct-Horse-7", "cpatcha": "123456"}),
+        )
+        .await;
+    assert_eq!(answer["error"], 8, "{answer}");
+}

@@ -1,0 +1,444 @@
+//! The container deployment, run without a container engine: each role of
+//! compose.yaml started as the image would start it — the Containerfile's
+//! entrypoint and working directory with its Settings.toml, the image's
+//! ENV, the compose env_file and `environment` with `${…}` taken from the
+//! example `.env` — against local MySQL and a `redis-server --requirepass`
+//! of the test's own. Only what a container network changes is changed:
+//! service names become 127.0.0.1, container ports become free local
+//! ports, and the database gets a name of the test's own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use diesel::sql_query;
+use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use yaml_serde::Value as Yaml;
+
+use crate::backends::{OwnRedis, free_port, skip};
+use crate::helpers::{RunningBinary, TestDatabase, account_body, test_settings, unique_name};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn read(relative: &str) -> String {
+    std::fs::read_to_string(Path::new(REPO).join(relative))
+        .unwrap_or_else(|error| panic!("{relative}: {error}"))
+}
+
+/// `KEY=VALUE` lines of an env file (comments and blank lines skipped).
+fn env_file(relative: &str) -> BTreeMap<String, String> {
+    read(relative)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{relative}: not KEY=VALUE: {line}"));
+            (key.trim().to_owned(), value.to_owned())
+        })
+        .collect()
+}
+
+/// Compose's interpolation: `${X}`, `${X:-default}`, `${X:?error}`, `$$`.
+fn interpolate(text: &str, variables: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix('{') {
+            let end = after.find('}').expect("closed ${");
+            let expression = &after[..end];
+            rest = &after[end + 1..];
+            let value = if let Some((name, default)) = expression.split_once(":-") {
+                variables
+                    .get(name)
+                    .filter(|value| !value.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| default.to_owned())
+            } else if let Some((name, message)) = expression.split_once(":?") {
+                variables
+                    .get(name)
+                    .filter(|value| !value.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| panic!("compose would refuse: {message}"))
+            } else {
+                variables.get(expression).cloned().unwrap_or_default()
+            };
+            out.push_str(&value);
+        } else {
+            panic!("bare $ in {text:?}");
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What the final stage of the Containerfile sets up.
+struct Image {
+    env: BTreeMap<String, String>,
+    workdir: String,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+    /// Files copied from the build context, by destination.
+    copies: HashMap<String, String>,
+    exposed: Vec<u16>,
+    user: String,
+}
+
+fn image() -> Image {
+    let text = read("Containerfile");
+    let final_stage = text
+        .rsplit_once("\nFROM ")
+        .map(|(_, stage)| stage)
+        .expect("a multi-stage Containerfile");
+    let mut image = Image {
+        env: BTreeMap::new(),
+        workdir: "/".into(),
+        entrypoint: Vec::new(),
+        cmd: Vec::new(),
+        copies: HashMap::new(),
+        exposed: Vec::new(),
+        user: String::new(),
+    };
+    let json_array = |value: &str| -> Vec<String> {
+        serde_json::from_str(value).expect("exec form: a JSON array")
+    };
+    for line in final_stage.lines().skip(1) {
+        let Some((instruction, value)) = line.split_once(' ') else {
+            continue;
+        };
+        match instruction {
+            "ENV" => {
+                for pair in value.split_whitespace() {
+                    let (key, value) = pair.split_once('=').expect("ENV KEY=VALUE");
+                    image.env.insert(key.into(), value.into());
+                }
+            }
+            "WORKDIR" => image.workdir = value.trim().into(),
+            "ENTRYPOINT" => image.entrypoint = json_array(value),
+            "CMD" => image.cmd = json_array(value),
+            "USER" => image.user = value.trim().into(),
+            "EXPOSE" => {
+                image.exposed = value
+                    .split_whitespace()
+                    .map(|port| port.parse().unwrap())
+                    .collect()
+            }
+            "COPY" if !value.starts_with("--from") => {
+                let (source, destination) = value.split_once(' ').unwrap();
+                image
+                    .copies
+                    .insert(destination.trim().into(), source.trim().into());
+            }
+            _ => {}
+        }
+    }
+    image
+}
+
+/// compose.yaml with its `<<: *anchor` merges applied.
+fn compose() -> Yaml {
+    let mut compose: Yaml = yaml_serde::from_str(&read("compose.yaml")).unwrap();
+    compose.apply_merge().unwrap();
+    compose
+}
+
+fn strings(value: &Yaml) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| item.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A service's `environment` (mapping form), interpolated.
+fn environment(service: &Yaml, variables: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    let Some(mapping) = service["environment"].as_mapping() else {
+        return BTreeMap::new();
+    };
+    mapping
+        .iter()
+        .map(|(key, value)| {
+            let raw = match value {
+                Yaml::String(text) => text.clone(),
+                Yaml::Number(number) => number.to_string(),
+                Yaml::Bool(flag) => flag.to_string(),
+                Yaml::Null => String::new(),
+                other => panic!("unexpected environment value {other:?}"),
+            };
+            (
+                key.as_str().unwrap().to_owned(),
+                interpolate(&raw, variables),
+            )
+        })
+        .collect()
+}
+
+/// How the test's machine stands in for the compose network.
+struct Network {
+    /// Compose service names, which resolve to 127.0.0.1 here.
+    services: Vec<String>,
+    /// Container port → local port.
+    ports: HashMap<u16, u16>,
+    database: String,
+}
+
+/// One role of compose.yaml: its command line and environment, as the
+/// container would get them, then moved onto the local network.
+fn role(name: &str, network: &Network, workdir: &Path) -> std::process::Command {
+    let image = image();
+    let compose = compose();
+    let variables = env_file("deploy/compose/example.env");
+    let service = &compose["services"][name];
+    assert!(service.is_mapping(), "compose.yaml has no service {name}");
+    assert_eq!(
+        service["image"].as_str(),
+        compose["services"]["gateway"]["image"].as_str()
+    );
+    let mut env = image.env.clone();
+    let env_files = match &service["env_file"] {
+        Yaml::String(file) => vec![file.clone()],
+        other => strings(other),
+    };
+    for file in env_files {
+        env.extend(env_file(&file));
+    }
+    env.extend(environment(service, &variables));
+    for (key, value) in env.iter_mut() {
+        if key.ends_with("__HOST") && network.services.contains(value) {
+            *value = "127.0.0.1".into();
+        }
+        if key.ends_with("__PORT")
+            && let Some(local) = value.parse().ok().and_then(|port| network.ports.get(&port))
+        {
+            *value = local.to_string();
+        }
+    }
+    // The image's Settings.toml says 8080; the container's port is ours.
+    env.insert(
+        "GATEWAY_HTTP__PORT".into(),
+        network.ports[&8080].to_string(),
+    );
+    env.insert("GATEWAY_MYSQL__DATABASE".into(), network.database.clone());
+
+    let mut arguments = image.entrypoint.clone();
+    assert_eq!(arguments.remove(0), "gateway-server");
+    match strings(&service["command"]) {
+        command if command.is_empty() => arguments.extend(image.cmd.clone()),
+        command => arguments.extend(command),
+    }
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-server"));
+    command
+        .args(arguments)
+        .env_clear()
+        .envs(env)
+        .current_dir(workdir);
+    command
+}
+
+async fn mysql_admin() -> AsyncMysqlConnection {
+    let settings = test_settings();
+    AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
+        .await
+        .expect("MySQL answers")
+}
+
+async fn execute(connection: &mut AsyncMysqlConnection, statement: String) {
+    sql_query(statement)
+        .execute(connection)
+        .await
+        .expect("administrative statement");
+}
+
+#[test]
+fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
+    let image = image();
+    assert_eq!(image.entrypoint, ["gateway-server"]);
+    assert_eq!(image.cmd, ["serve"]);
+    assert_eq!(image.exposed, [8080, 65500, 59900]);
+    assert!(
+        !image.user.is_empty() && !image.user.starts_with("root") && !image.user.starts_with("0")
+    );
+    let settings_at = format!("{}/Settings.toml", image.workdir);
+    assert_eq!(
+        image.copies.get(&settings_at).map(String::as_str),
+        Some("Settings.toml")
+    );
+    let compose = compose();
+    for (service, command) in [
+        ("migrate", "migrate"),
+        ("verification", "verification"),
+        ("balance", "balance"),
+        ("gateway", "serve"),
+    ] {
+        assert_eq!(strings(&compose["services"][service]["command"]), [command]);
+    }
+    for backend in ["mysql", "redis"] {
+        assert!(
+            compose["services"][backend]["healthcheck"]["test"].is_sequence(),
+            "{backend} has a health check"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_compose_roles_serve_a_registration_and_a_login() {
+    let variables = env_file("deploy/compose/example.env");
+    let Some(redis) = OwnRedis::start_with_password(&variables["REDIS_PASSWORD"]) else {
+        return skip("redis-server");
+    };
+    let compose = compose();
+    let mysql_env = environment(&compose["services"]["mysql"], &variables);
+    let (user, password) = (&mysql_env["MYSQL_USER"], &mysql_env["MYSQL_PASSWORD"]);
+    let database = unique_name("deploy");
+    let mut settings = test_settings();
+    settings.mysql.database = database.clone();
+    let _database = TestDatabase::new(&settings);
+    // What the mysql image does on its first start: the database and the
+    // gateway's own account, allowed into that database only.
+    let mut admin = mysql_admin().await;
+    execute(&mut admin, format!("CREATE DATABASE `{database}`")).await;
+    execute(
+        &mut admin,
+        format!("CREATE USER IF NOT EXISTS '{user}'@'%'"),
+    )
+    .await;
+    execute(
+        &mut admin,
+        format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"),
+    )
+    .await;
+    execute(
+        &mut admin,
+        format!("GRANT ALL ON `{database}`.* TO '{user}'@'%'"),
+    )
+    .await;
+
+    let network = Network {
+        services: compose["services"]
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|key| key.as_str().unwrap().to_owned())
+            .collect(),
+        ports: HashMap::from([
+            (3306, settings.mysql.port),
+            (6379, redis.port),
+            (65500, free_port()),
+            (59900, free_port()),
+            (8080, free_port()),
+        ]),
+        database: database.clone(),
+    };
+    // The image's working directory, holding what the image copies there.
+    let root: PathBuf = std::env::temp_dir().join(unique_name("image"));
+    let image = image();
+    let workdir = root.join(image.workdir.trim_start_matches('/'));
+    std::fs::create_dir_all(&workdir).unwrap();
+    std::fs::copy(
+        Path::new(REPO).join(&image.copies[&format!("{}/Settings.toml", image.workdir)]),
+        workdir.join("Settings.toml"),
+    )
+    .unwrap();
+
+    let migrate = role("migrate", &network, &workdir).output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let _verification = RunningBinary::start(role("verification", &network, &workdir));
+    let _balance = RunningBinary::start(role("balance", &network, &workdir));
+    let gateway = RunningBinary::start(role("gateway", &network, &workdir));
+    let address = format!("http://127.0.0.1:{}", network.ports[&8080]);
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = client.get(format!("{address}/readyz")).send().await;
+        if matches!(&ready, Ok(response) if response.status() == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not ready: {ready:?}\n{}",
+            gateway.stop()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A chat server announces itself to the balance service, as real ones do.
+    let mut balancer =
+        BalancerServiceClient::connect(format!("http://127.0.0.1:{}", network.ports[&59900]))
+            .await
+            .unwrap();
+    let registered = balancer
+        .register_chatting_server_instance(crate::balance_service::server("chat-1", "8090"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(registered.error, 0);
+
+    let call = async |path: &str, body: Value| -> Value {
+        let response = client
+            .post(format!("{address}{path}"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    };
+    let email = "alice@example.com";
+    assert_eq!(
+        call("/get_verification", json!({"email": email})).await["error"],
+        0
+    );
+    // compose keeps codes at the bare address, as the old services expect;
+    // this Redis wants the password.
+    let mut store = redis::Client::open(format!(
+        "redis://:{}@127.0.0.1:{}/",
+        variables["REDIS_PASSWORD"], redis.port
+    ))
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap();
+    let code: String = redis::cmd("GET")
+        .arg(email)
+        .query_async(&mut store)
+        .await
+        .unwrap();
+    let password = "Wonder-Land-42-Deploy";
+    let registration = call(
+        "/post_registration",
+        account_body("alice", email, password, &code),
+    )
+    .await;
+    assert_eq!(registration["error"], 0, "{registration}");
+    let login = call(
+        "/trylogin_server",
+        json!({"username": "alice", "password": password}),
+    )
+    .await;
+    assert_eq!(login["error"], 0, "{login}");
+    assert_eq!(
+        (login["host"].as_str(), login["port"].as_str()),
+        (Some("127.0.0.1"), Some("8090"))
+    );
+
+    drop(gateway);
+    execute(&mut admin, format!("DROP USER IF EXISTS '{user}'@'%'")).await;
+    let _ = std::fs::remove_dir_all(root);
+}
