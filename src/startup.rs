@@ -35,6 +35,9 @@ pub struct Application {
     port: u16,
     server: Server,
     actors: Actors,
+    /// The listening socket, shared with the server: closed for new
+    /// connections at the start of a graceful stop.
+    listener: TcpListener,
 }
 
 /// One access-log line per request: peer, method, path (never the query
@@ -56,15 +59,25 @@ impl Application {
         })?;
         let port = listener
             .local_addr()
-            .map_err(|source| ApplicationError::Bind { address, source })?
+            .map_err(|source| ApplicationError::Bind {
+                address: address.clone(),
+                source,
+            })?
             .port();
         let actors = Actors::start(&settings)?;
-        let server = serve(listener, &settings, actors.clone())?;
+        let shared = listener
+            .try_clone()
+            .map_err(|source| ApplicationError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        let server = serve(shared, &settings, actors.clone())?;
         log::info!("gateway listening on {}:{port}", settings.http.host);
         Ok(Application {
             port,
             server,
             actors,
+            listener,
         })
     }
 
@@ -76,8 +89,25 @@ impl Application {
         &self.actors
     }
 
-    /// Runs until the server is stopped (SIGINT/SIGTERM: graceful).
+    /// Runs until SIGINT or SIGTERM, then stops gracefully: new connections
+    /// are refused at once, requests under way finish (within
+    /// `http.shutdown_timeout_secs`).
+    ///
+    /// Refusing at once matters behind a load balancer: a refused connection
+    /// is retried on another instance, but a connection the kernel accepted
+    /// into the backlog of a server that no longer accepts is reset after
+    /// the request was sent, and a POST is then lost.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let listener = self.listener;
+        actix_web::rt::spawn(async move {
+            shutdown_signal().await;
+            if let Err(error) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Read)
+            {
+                log::warn!("cannot close the listener before stopping: {error}");
+            }
+            handle.stop(true).await;
+        });
         self.server.await
     }
 }
@@ -110,7 +140,10 @@ fn serve(
         settings.http.client_request_timeout_ms,
     ));
     // SIGTERM/SIGINT: stop accepting, let requests under way finish.
+    // Signals are handled by `run_until_stopped`, which closes the listener
+    // before the graceful stop.
     server = server
+        .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(settings.http.keep_alive_secs));
     if settings.http.workers > 0 {

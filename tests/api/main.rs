@@ -22,6 +22,7 @@ mod metrics;
 mod protocol;
 mod registration;
 mod resilience;
+mod scale_out;
 mod system;
 mod verification;
 mod verification_service;
