@@ -232,7 +232,11 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
         .map(|n| (format!("user{n}"), format!("user{n}@example.com")))
         .collect();
     for (n, (username, email)) in users.iter().enumerate() {
-        let (issuer, registrar) = if n % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let (issuer, registrar) = if n.is_multiple_of(2) {
+            (&a, &b)
+        } else {
+            (&b, &a)
+        };
         let address = format!("192.0.2.{n}");
         let body = json!({ "email": email });
         assert_eq!(
@@ -315,10 +319,10 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
-    for worker in 0..7usize {
+    // The eighth user is the locked one.
+    for (worker, (username, email)) in users.iter().take(7).cloned().enumerate() {
         let (client, balanced) = (client.http.clone(), balanced.clone());
         let (stop, sent) = (Arc::clone(&stop), Arc::clone(&sent));
-        let (username, email) = users[worker].clone();
         workers.push(tokio::spawn(async move {
             let client = Client { http: client };
             let mut failures = Vec::new();
@@ -327,7 +331,7 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let address = format!("10.{worker}.{}.{}", n / 250, n % 250);
-                let (path, body) = if n % 3 == 0 {
+                let (path, body) = if n.is_multiple_of(3) {
                     (
                         "/trylogin_server",
                         json!({"username": username, "password": PASSWORD}),
