@@ -391,14 +391,7 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     assert_eq!(registered.error, 0);
 
     let call = async |path: &str, body: Value| -> Value {
-        let response = client
-            .post(format!("{address}{path}"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        crate::helpers::post_ok(&client, format!("{address}{path}"), &body).await
     };
     let email = "alice@example.com";
     assert_eq!(

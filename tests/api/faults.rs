@@ -385,18 +385,12 @@ async fn the_balance_service_survives_redis_going_away() {
 
 #[actix_web::test]
 async fn sigterm_finishes_requests_under_way_and_exits_0() {
-    use crate::helpers::{RunningBinary, TestDatabase, TestKeys, gateway_command};
-    use crate::peers::{Behaviour, FakeBalancer, FakeVerification};
+    use crate::helpers::{BinaryFixture, RunningBinary, gateway_command};
+    use crate::peers::Behaviour;
 
-    let mut settings = test_settings();
-    let verification = FakeVerification::start(&settings).await;
-    let balance = FakeBalancer::start().await;
-    settings.verification.port = verification.port;
-    settings.balance.port = balance.port;
-    settings.http.port = 0;
-    let _database = TestDatabase::new(&settings);
-    let _keys = TestKeys::new(&settings);
-    let mut command = gateway_command(&settings);
+    let fixture = BinaryFixture::start().await;
+    let (settings, balance) = (&fixture.settings, &fixture.balance);
+    let mut command = gateway_command(settings);
     command
         .arg("serve")
         .env("GATEWAY_GRPC__TIMEOUT_MS", "10000");

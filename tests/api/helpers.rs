@@ -24,6 +24,50 @@ pub fn redis_url() -> url::Url {
     url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
 }
 
+/// The five endpoints of PROTOCOL.md §1.
+pub const ENDPOINTS: [&str; 5] = [
+    "/get_verification",
+    "/post_registration",
+    "/check_accountexists",
+    "/reset_password",
+    "/trylogin_server",
+];
+
+/// POSTs `body` as JSON to `url`; checks the answer is HTTP 200 and answers
+/// its JSON.
+pub async fn post_ok(client: &reqwest::Client, url: String, body: &Value) -> Value {
+    let response = client.post(url).json(body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// For tests that run the binary: settings pointing at running fake peers,
+/// with a database and a Redis key prefix dropped at the end.
+pub struct BinaryFixture {
+    pub settings: Settings,
+    pub balance: FakeBalancer,
+    _verification: FakeVerification,
+    _database: TestDatabase,
+    _keys: TestKeys,
+}
+
+impl BinaryFixture {
+    pub async fn start() -> BinaryFixture {
+        let mut settings = test_settings();
+        let verification = FakeVerification::start(&settings).await;
+        let balance = FakeBalancer::start().await;
+        settings.verification.port = verification.port;
+        settings.balance.port = balance.port;
+        BinaryFixture {
+            _database: TestDatabase::new(&settings),
+            _keys: TestKeys::new(&settings),
+            settings,
+            balance,
+            _verification: verification,
+        }
+    }
+}
+
 /// The body of a registration or a reset.
 pub fn account_body(username: &str, email: &str, password: &str, code: &str) -> Value {
     json!({"username": username, "email": email, "password": password, "cpatcha": code})

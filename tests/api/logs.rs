@@ -4,22 +4,15 @@
 
 use serde_json::json;
 
-use crate::helpers::{
-    RunningBinary, TestDatabase, TestKeys, gateway_command, redis_connection, test_settings,
-};
-use crate::peers::{FakeBalancer, FakeVerification, token_for};
+use crate::helpers::{BinaryFixture, RunningBinary, gateway_command, redis_connection};
+use crate::peers::token_for;
 
 #[actix_web::test]
 async fn secrets_never_reach_the_log_even_at_trace_level() {
-    let mut settings = test_settings();
-    let verification = FakeVerification::start(&settings).await;
-    let balance = FakeBalancer::start().await;
-    settings.verification.port = verification.port;
-    settings.balance.port = balance.port;
-    let _database = TestDatabase::new(&settings);
-    let _keys = TestKeys::new(&settings);
+    let fixture = BinaryFixture::start().await;
+    let settings = &fixture.settings;
 
-    let mut command = gateway_command(&settings);
+    let mut command = gateway_command(settings);
     command.arg("serve").env("RUST_LOG", "trace");
     let mut gateway = RunningBinary::start(command);
     let port = gateway.port_after("gateway listening on ");

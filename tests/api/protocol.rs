@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{ENDPOINTS, TestApp};
 
 async fn post_raw(
     app: &TestApp,
@@ -44,13 +44,7 @@ async fn json_is_accepted_with_any_of_the_old_content_types() {
 #[actix_web::test]
 async fn bodies_that_are_not_json_objects_are_status_1() {
     let app = TestApp::spawn().await;
-    for path in [
-        "/get_verification",
-        "/post_registration",
-        "/check_accountexists",
-        "/reset_password",
-        "/trylogin_server",
-    ] {
+    for path in ENDPOINTS {
         for body in ["", "not json", "[]", "42", "{\"email\":", "null"] {
             let response = post_raw(&app, path, Some("application/json"), body).await;
             assert_eq!(response.status(), 200, "{path} {body:?}");

@@ -18,10 +18,8 @@ use serde_json::{Value, json};
 
 use crate::backends::free_port;
 use crate::helpers::{
-    RunningBinary, TestDatabase, TestKeys, account_body, gateway_command, redis_connection,
-    test_settings, unique_name,
+    BinaryFixture, RunningBinary, account_body, gateway_command, redis_connection, unique_name,
 };
-use crate::peers::{FakeBalancer, FakeVerification};
 
 const IP_BURST: u32 = 20;
 const LOGIN_FAILURES: u32 = 3;
@@ -194,22 +192,17 @@ impl Client {
 
 #[actix_web::test]
 async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() {
-    let mut settings = test_settings();
-    let verification = FakeVerification::start(&settings).await;
-    let balance = FakeBalancer::start().await;
-    settings.verification.port = verification.port;
-    settings.balance.port = balance.port;
-    let _database = TestDatabase::new(&settings);
-    let _keys = TestKeys::new(&settings);
+    let fixture = BinaryFixture::start().await;
+    let settings = &fixture.settings;
     // Migrations once, as the deployment's `migrate` step does.
-    let migrated = gateway_command(&settings).arg("migrate").output().unwrap();
+    let migrated = gateway_command(settings).arg("migrate").output().unwrap();
     assert!(
         migrated.status.success(),
         "{}",
         String::from_utf8_lossy(&migrated.stderr)
     );
-    let (first, first_port) = instance(&settings);
-    let (second, second_port) = instance(&settings);
+    let (first, first_port) = instance(settings);
+    let (second, second_port) = instance(settings);
     let Some(nginx) = Nginx::start([first_port, second_port]) else {
         return nginx_missing();
     };

@@ -55,15 +55,8 @@ impl System {
     }
 
     async fn call(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .client
-            .post(format!("http://127.0.0.1:{}{path}", self.gateway))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+        let url = format!("http://127.0.0.1:{}{path}", self.gateway);
+        crate::helpers::post_ok(&self.client, url, &body).await
     }
 
     async fn balancer(&self) -> BalancerServiceClient<tonic::transport::Channel> {

@@ -21,36 +21,38 @@ use super::openapi::openapi_json;
 pub fn configure(config: &mut web::ServiceConfig) {
     let endpoints = web::scope("")
         .wrap(from_fn(admit_address))
-        .service(post("/get_verification", verification::get_verification))
-        .service(post("/post_registration", registration::post_registration))
-        .service(post("/check_accountexists", account::check_account_exists))
-        .service(post("/reset_password", account::reset_password))
-        .service(post("/trylogin_server", login::try_login_server));
+        .service(only(
+            "/get_verification",
+            Method::POST,
+            verification::get_verification,
+        ))
+        .service(only(
+            "/post_registration",
+            Method::POST,
+            registration::post_registration,
+        ))
+        .service(only(
+            "/check_accountexists",
+            Method::POST,
+            account::check_account_exists,
+        ))
+        .service(only(
+            "/reset_password",
+            Method::POST,
+            account::reset_password,
+        ))
+        .service(only(
+            "/trylogin_server",
+            Method::POST,
+            login::try_login_server,
+        ));
     config
-        .service(get("/healthz", health::healthz))
-        .service(get("/readyz", health::readyz))
-        .service(get("/metrics", metrics::metrics))
-        .service(get("/openapi.json", openapi_json))
+        .service(only("/healthz", Method::GET, health::healthz))
+        .service(only("/readyz", Method::GET, health::readyz))
+        .service(only("/metrics", Method::GET, metrics::metrics))
+        .service(only("/openapi.json", Method::GET, openapi_json))
         .service(endpoints)
         .default_service(web::to(not_found));
-}
-
-fn post<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    only(path, Method::POST, handler)
-}
-
-fn get<F, Args>(path: &str, handler: F) -> Resource
-where
-    F: Handler<Args>,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    only(path, Method::GET, handler)
 }
 
 /// `path` served by `handler` for `method`, 405 for any other method.
