@@ -6,12 +6,7 @@ use crate::helpers::TestApp;
 use crate::peers::closed_port;
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(reqwest::Method::GET, path).await;
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }

@@ -179,6 +179,15 @@ impl TestApp {
         }
     }
 
+    /// Sends `method` to `path` without a body.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> reqwest::Response {
+        self.client
+            .request(method, format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// POSTs `body` as JSON to `path`; answers the HTTP status and the JSON.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         let response = self

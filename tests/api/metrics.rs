@@ -6,12 +6,7 @@ use crate::helpers::TestApp;
 use crate::peers::closed_port;
 
 async fn scrape(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(reqwest::Method::GET, "/metrics").await;
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap();
     assert!(
@@ -44,12 +39,7 @@ async fn requests_are_counted_by_endpoint_http_status_and_protocol_status() {
         .post("/check_accountexists", &json!(["not", "an", "object"]))
         .await;
     assert_eq!(malformed["error"], 1);
-    let missing = app
-        .client
-        .get(format!("{}/no/such/page/42", app.address))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.request(reqwest::Method::GET, "/no/such/page/42").await;
     assert_eq!(missing.status(), 404);
 
     let text = scrape(&app).await;

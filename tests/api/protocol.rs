@@ -65,20 +65,10 @@ async fn unknown_paths_are_a_plain_404_and_other_methods_are_refused() {
             .unwrap()
             .starts_with("text/plain")
     );
-    let response = app
-        .client
-        .get(format!("{}/trylogin_server", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(reqwest::Method::GET, "/trylogin_server").await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
-    let response = app
-        .client
-        .delete(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.request(reqwest::Method::DELETE, "/healthz").await;
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "GET");
 }
