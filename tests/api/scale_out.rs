@@ -24,9 +24,9 @@ use crate::helpers::{
 const IP_BURST: u32 = 20;
 const LOGIN_FAILURES: u32 = 3;
 
-/// nginx as the load balancer: round robin, a request whose instance
-/// refuses the connection goes to the other (`proxy_next_upstream error`,
-/// nginx's default), and the client's address passed on in
+/// nginx as the load balancer, with deploy/nginx/gateway.conf: round robin,
+/// a request whose instance refuses the connection goes to the other
+/// (`proxy_next_upstream error`), and the client's address passed on in
 /// X-Forwarded-For. The access log records which instance(s) served each
 /// request.
 struct Nginx {
@@ -45,6 +45,19 @@ impl Nginx {
         // Workers may run as `nobody` when the test runs as root.
         make_open(&dir);
         let port = free_port();
+        // The shipped configuration, on this test's ports.
+        let shipped = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/nginx/gateway.conf"),
+        )
+        .unwrap();
+        for needle in ["127.0.0.1:8081", "127.0.0.1:8082", "listen 8080;"] {
+            assert!(shipped.contains(needle), "gateway.conf has {needle}");
+        }
+        let site = shipped
+            .replace("127.0.0.1:8081", &format!("127.0.0.1:{}", upstreams[0]))
+            .replace("127.0.0.1:8082", &format!("127.0.0.1:{}", upstreams[1]))
+            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"));
+        std::fs::write(dir.join("gateway.conf"), site).unwrap();
         let config = format!(
             r#"worker_processes 1;
 daemon off;
@@ -59,24 +72,10 @@ http {{
     scgi_temp_path {dir}/scgi;
     log_format upstreams '$status "$upstream_addr" "$http_x_forwarded_for" $request_time';
     access_log {dir}/access.log upstreams;
-    upstream gateways {{
-        server 127.0.0.1:{a} max_fails=1 fail_timeout=10s;
-        server 127.0.0.1:{b} max_fails=1 fail_timeout=10s;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{
-            proxy_pass http://gateways;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_next_upstream error timeout;
-            proxy_connect_timeout 2s;
-        }}
-    }}
+    include {dir}/gateway.conf;
 }}
 "#,
             dir = dir.display(),
-            a = upstreams[0],
-            b = upstreams[1],
         );
         let config_path = dir.join("nginx.conf");
         std::fs::write(&config_path, config).unwrap();
