@@ -16,6 +16,7 @@ pub mod kv;
 pub mod metrics;
 pub mod security;
 pub mod services;
+pub mod shutdown;
 pub mod startup;
 pub mod status;
 pub mod telemetry;

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::status::Status;
@@ -57,9 +58,19 @@ impl PoolUsage {
     }
 }
 
+/// A request under way; see [`Metrics::request_started`].
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
+    in_flight: IntGauge,
     latency: HistogramVec,
     backend_errors: IntCounterVec,
     actor_restarts: IntCounterVec,
@@ -82,6 +93,10 @@ impl Metrics {
                 "HTTP requests answered, by endpoint, HTTP status and protocol status (`error`)",
             ),
             &["endpoint", "status", "error"],
+        )?;
+        let in_flight = IntGauge::new(
+            "http_requests_in_flight",
+            "Requests received and not yet answered",
         )?;
         let latency = HistogramVec::new(
             HistogramOpts::new(
@@ -113,6 +128,7 @@ impl Metrics {
             &["pool", "state"],
         )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(backend_errors.clone()))?;
         registry.register(Box::new(actor_restarts.clone()))?;
@@ -133,11 +149,23 @@ impl Metrics {
         Ok(Metrics {
             registry,
             requests,
+            in_flight,
             latency,
             backend_errors,
             actor_restarts,
             pool_connections,
         })
+    }
+
+    /// Counts a request as under way until the guard is dropped (answered
+    /// or abandoned).
+    pub fn request_started(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    pub fn requests_in_flight(&self) -> i64 {
+        self.in_flight.get()
     }
 
     /// Counts one answered request. `endpoint` is the matched route (never

@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Logger, from_fn};
@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::db::migrations::{MigrationError, prepare_database};
 use crate::http;
 use crate::services::{self, ServiceError};
+use crate::shutdown::{Draining, close_for_new_connections, close_when_draining};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplicationError {
@@ -38,6 +39,8 @@ pub struct Application {
     /// The listening socket, shared with the server: closed for new
     /// connections at the start of a graceful stop.
     listener: TcpListener,
+    draining: Draining,
+    shutdown_timeout: Duration,
 }
 
 /// One access-log line per request: peer, method, path (never the query
@@ -71,13 +74,16 @@ impl Application {
                 address: address.clone(),
                 source,
             })?;
-        let server = serve(shared, &settings, actors.clone())?;
+        let draining = Draining::default();
+        let server = serve(shared, &settings, actors.clone(), draining.clone())?;
         log::info!("gateway listening on {}:{port}", settings.http.host);
         Ok(Application {
             port,
             server,
             actors,
             listener,
+            draining,
+            shutdown_timeout: Duration::from_secs(settings.http.shutdown_timeout_secs),
         })
     }
 
@@ -90,21 +96,23 @@ impl Application {
     }
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully: new connections
-    /// are refused at once, requests under way finish (within
-    /// `http.shutdown_timeout_secs`).
-    ///
-    /// Refusing at once matters behind a load balancer: a refused connection
-    /// is retried on another instance, but a connection the kernel accepted
-    /// into the backlog of a server that no longer accepts is reset after
-    /// the request was sent, and a POST is then lost.
+    /// are refused at once (a load balancer retries them on another
+    /// instance), requests under way finish, in the order of
+    /// [`crate::shutdown`] (within `http.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
-        let listener = self.listener;
+        let (listener, draining) = (self.listener, self.draining);
+        let metrics = std::sync::Arc::clone(&self.actors.metrics);
+        let shutdown_timeout = self.shutdown_timeout;
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
-            if let Err(error) = socket2::SockRef::from(&listener).shutdown(std::net::Shutdown::Read)
-            {
-                log::warn!("cannot close the listener before stopping: {error}");
+            close_for_new_connections(&listener).await;
+            // The listener is closed: the accept loop has nothing to do.
+            handle.pause().await;
+            draining.start();
+            let deadline = Instant::now() + shutdown_timeout;
+            while metrics.requests_in_flight() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             handle.stop(true).await;
         });
@@ -116,9 +124,11 @@ fn serve(
     listener: TcpListener,
     settings: &Settings,
     actors: Actors,
+    draining: Draining,
 ) -> Result<Server, ApplicationError> {
     let metrics = web::Data::from(Arc::clone(&actors.metrics));
     let actors = web::Data::new(actors);
+    let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
     let body_limit = web::PayloadConfig::new(settings.http.max_body_bytes);
     let mut server = HttpServer::new(move || {
@@ -127,9 +137,11 @@ fn serve(
                 Logger::new(ACCESS_LOG_FORMAT)
                     .custom_request_replace("method", |request| request.method().to_string()),
             )
+            .wrap(from_fn(close_when_draining))
             .wrap(from_fn(http::record_request))
             .app_data(actors.clone())
             .app_data(metrics.clone())
+            .app_data(draining.clone())
             .app_data(limits.clone())
             .app_data(body_limit.clone())
             .configure(http::configure)
@@ -140,8 +152,8 @@ fn serve(
         settings.http.client_request_timeout_ms,
     ));
     // SIGTERM/SIGINT: stop accepting, let requests under way finish.
-    // Signals are handled by `run_until_stopped`, which closes the listener
-    // before the graceful stop.
+    // Signals are handled by `Application::run_until_stopped`, which stops
+    // in the order of `crate::shutdown`.
     server = server
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)

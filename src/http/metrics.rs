@@ -22,7 +22,9 @@ pub async fn record_request(
     let endpoint = request
         .match_pattern()
         .unwrap_or_else(|| UNMATCHED.to_owned());
+    let in_flight = metrics.as_ref().map(|metrics| metrics.request_started());
     let answered = next.call(request).await;
+    drop(in_flight);
     if let Some(metrics) = metrics {
         let (http_status, outcome) = match &answered {
             Ok(response) => (

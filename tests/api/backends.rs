@@ -164,13 +164,17 @@ impl OwnMariadb {
             .arg("--no-defaults")
             .arg(format!("--datadir={}", dir.join("data").display()))
             .arg("--auth-root-authentication-method=normal")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
         if as_root {
             command.arg("--user=mysql");
         }
-        let installed = command.status().expect("mariadb-install-db runs");
-        assert!(installed.success(), "mariadb-install-db failed");
+        let installed = command.output().expect("mariadb-install-db runs");
+        assert!(
+            installed.status.success(),
+            "mariadb-install-db failed: {}{}",
+            String::from_utf8_lossy(&installed.stdout),
+            String::from_utf8_lossy(&installed.stderr)
+        );
         let mut mariadb = OwnMariadb {
             port: free_port(),
             server,
