@@ -415,10 +415,15 @@ async fn sigterm_finishes_requests_under_way_and_exits_0() {
 
     // A login that the slow balance service holds for 1.5 s, then SIGTERM.
     balance.behave(Behaviour::Hang(Duration::from_millis(1500)));
-    let in_flight = actix_web::rt::spawn(post(
-        "/trylogin_server",
-        json!({"username": "term", "password": "Correct-Horse-7"}),
-    ));
+    let login = client
+        .post(url("/trylogin_server"))
+        .json(&json!({"username": "term", "password": "Correct-Horse-7"}))
+        .send();
+    let in_flight = actix_web::rt::spawn(async move {
+        let response = login.await.unwrap();
+        let connection = response.headers().get("connection").cloned();
+        (connection, response.json::<Value>().await.unwrap())
+    });
     // Wait until the login is surely under way: it reached the balance service.
     let deadline = Instant::now() + Duration::from_secs(20);
     while balance.allocations() == 0 {
@@ -433,7 +438,12 @@ async fn sigterm_finishes_requests_under_way_and_exits_0() {
     let refused = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
     assert!(refused.is_err(), "no new connections once stopping");
 
-    let answer = in_flight.await.unwrap();
+    let (connection, answer) = in_flight.await.unwrap();
+    assert_eq!(
+        connection.as_ref().and_then(|value| value.to_str().ok()),
+        Some("close"),
+        "an answer given while stopping closes its connection"
+    );
     assert_eq!(
         answer["error"], 0,
         "the request under way was finished: {answer}"
