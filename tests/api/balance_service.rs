@@ -3,8 +3,8 @@
 use gateway_server::config::Settings;
 use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
 use gateway_server::grpc::proto::{
-    GrpcRegisterRequest, GrpcShutdownRequest, LoginChattingServer, PeerListsRequest,
-    RegisterToBalancer, ServerInfo,
+    GrpcRegisterRequest, GrpcShutdownRequest, GrpcStatusResponse, LoginChattingServer,
+    PeerListsRequest, RegisterToBalancer, ServerInfo,
 };
 use gateway_server::services::{self, balance::BalanceServer};
 use redis::AsyncCommands;
@@ -29,6 +29,11 @@ pub fn server(name: &str, port: &str) -> GrpcRegisterRequest {
     }
 }
 
+/// The `error` of a registration or shutdown answer.
+fn status(reply: Result<tonic::Response<GrpcStatusResponse>, tonic::Status>) -> i32 {
+    reply.expect("the service answers").into_inner().error
+}
+
 fn shutdown(name: &str) -> GrpcShutdownRequest {
     GrpcShutdownRequest {
         cur_server: name.into(),
@@ -36,7 +41,8 @@ fn shutdown(name: &str) -> GrpcShutdownRequest {
 }
 
 impl Balance {
-    async fn start_with(settings: Settings) -> Balance {
+    /// `gateway-server balance` on a free port, and a client of it.
+    pub async fn start_with(settings: Settings) -> Balance {
         let keys = TestKeys::new(&settings);
         let service = BalanceServer::new(&settings).unwrap();
         let listener = services::bind("127.0.0.1", 0).await.unwrap();
@@ -104,53 +110,32 @@ impl Balance {
 async fn chat_servers_register_once_and_leave_once() {
     let mut balance = Balance::start().await;
     let client = &mut balance.client;
-    let register = |reply: tonic::Response<_>| -> i32 {
-        let reply: gateway_server::grpc::proto::GrpcStatusResponse = reply.into_inner();
-        reply.error
-    };
     assert_eq!(
-        register(
+        status(
             client
                 .register_chatting_server_instance(server("chat1", "8090"))
                 .await
-                .unwrap()
         ),
         0
     );
     assert_eq!(
-        register(
+        status(
             client
                 .register_chatting_server_instance(server("chat1", "8091"))
                 .await
-                .unwrap()
         ),
         7
     );
     assert_eq!(
-        register(
-            client
-                .chatting_server_shut_down(shutdown("chat1"))
-                .await
-                .unwrap()
-        ),
+        status(client.chatting_server_shut_down(shutdown("chat1")).await),
         0
     );
     assert_eq!(
-        register(
-            client
-                .chatting_server_shut_down(shutdown("chat1"))
-                .await
-                .unwrap()
-        ),
+        status(client.chatting_server_shut_down(shutdown("chat1")).await),
         6
     );
     assert_eq!(
-        register(
-            client
-                .chatting_server_shut_down(shutdown("never"))
-                .await
-                .unwrap()
-        ),
+        status(client.chatting_server_shut_down(shutdown("never")).await),
         6
     );
 }
@@ -159,63 +144,42 @@ async fn chat_servers_register_once_and_leave_once() {
 async fn grpc_servers_register_once_and_leave_once() {
     let mut balance = Balance::start().await;
     let client = &mut balance.client;
-    let error = |reply: tonic::Response<gateway_server::grpc::proto::GrpcStatusResponse>| {
-        reply.into_inner().error
-    };
     assert_eq!(
-        error(
+        status(
             client
                 .register_chatting_grpc_server(server("g1", "9090"))
                 .await
-                .unwrap()
         ),
         0
     );
     assert_eq!(
-        error(
+        status(
             client
                 .register_chatting_grpc_server(server("g1", "9091"))
                 .await
-                .unwrap()
         ),
         5
     );
     // The two registries are separate.
     assert_eq!(
-        error(
+        status(
             client
                 .register_chatting_server_instance(server("g1", "9092"))
                 .await
-                .unwrap()
         ),
         0
     );
     assert_eq!(
-        error(
-            client
-                .chatting_grpc_server_shut_down(shutdown("g1"))
-                .await
-                .unwrap()
-        ),
+        status(client.chatting_grpc_server_shut_down(shutdown("g1")).await),
         0
     );
     assert_eq!(
-        error(
-            client
-                .chatting_grpc_server_shut_down(shutdown("g1"))
-                .await
-                .unwrap()
-        ),
+        status(client.chatting_grpc_server_shut_down(shutdown("g1")).await),
         4
     );
     let nameless = GrpcRegisterRequest { info: None };
     assert_eq!(
-        error(
-            client
-                .register_chatting_grpc_server(nameless)
-                .await
-                .unwrap()
-        ),
+        status(client.register_chatting_grpc_server(nameless).await),
         25
     );
 }

@@ -4,8 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use gateway_server::grpc::proto::GetVerificationRequest;
-use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
 use gateway_server::services::{self, verification::VerificationServer};
 use serde_json::{Value, json};
 
@@ -182,28 +180,8 @@ async fn the_verification_service_survives_redis_going_away() {
     let mut settings = test_settings();
     settings.redis.port = redis.port;
     settings.verification.resend_cooldown_secs = 0;
-    let listener = services::bind("127.0.0.1", 0).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let service = VerificationServer::new(&settings).unwrap();
-    tokio::spawn(services::serve_verification(
-        service,
-        listener,
-        std::future::pending(),
-    ));
-    let mut client = VerificationServiceClient::connect(format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let mut ask = async move || {
-        let request = GetVerificationRequest {
-            email: "v@example.com".into(),
-        };
-        client
-            .get_verification_code(request)
-            .await
-            .unwrap()
-            .into_inner()
-            .error
-    };
+    let mut service = crate::verification_service::start(settings).await;
+    let mut ask = async || service.ask("v@example.com").await.0;
     assert_eq!(ask().await, 0);
     redis.stop();
     let started = Instant::now();
@@ -332,33 +310,17 @@ async fn registrations_during_a_mysql_restart_lose_nothing() {
 
 #[actix_web::test]
 async fn the_balance_service_survives_redis_going_away() {
-    use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
-    use gateway_server::grpc::proto::{GrpcRegisterRequest, RegisterToBalancer, ServerInfo};
-    use gateway_server::services::balance::BalanceServer;
+    use gateway_server::grpc::proto::RegisterToBalancer;
 
     let Some(mut redis) = OwnRedis::start() else {
         return skip("redis-server");
     };
     let mut settings = test_settings();
     settings.redis.port = redis.port;
-    let listener = services::bind("127.0.0.1", 0).await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let service = BalanceServer::new(&settings).unwrap();
-    tokio::spawn(services::serve_balance(
-        service,
-        listener,
-        std::future::pending(),
-    ));
-    let mut client = BalancerServiceClient::connect(format!("http://127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    let info = ServerInfo {
-        name: "chat".into(),
-        host: "127.0.0.1".into(),
-        port: "8090".into(),
-    };
+    let balance = crate::balance_service::Balance::start_with(settings).await;
+    let mut client = balance.client.clone();
     client
-        .register_chatting_server_instance(GrpcRegisterRequest { info: Some(info) })
+        .register_chatting_server_instance(crate::balance_service::server("chat", "8090"))
         .await
         .unwrap();
     let mut allocate = async move || {

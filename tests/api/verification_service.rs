@@ -14,14 +14,16 @@ use crate::helpers::{RunningBinary, TestKeys, gateway_command, redis_connection,
 use crate::peers::closed_port;
 use crate::smtp::{SmtpSink, code_in};
 
-struct Verification {
+/// `gateway-server verification` on a free port, and a client of it.
+pub struct Verification {
     client: VerificationServiceClient<Channel>,
     settings: Settings,
     _keys: TestKeys,
 }
 
 impl Verification {
-    async fn ask(&mut self, email: &str) -> (i32, String) {
+    /// Asks for a code for `email`; answers the error and the address.
+    pub async fn ask(&mut self, email: &str) -> (i32, String) {
         let reply = self
             .client
             .get_verification_code(GetVerificationRequest {
@@ -51,7 +53,7 @@ fn smtp_settings(sink: &SmtpSink) -> Settings {
     settings
 }
 
-async fn start(settings: Settings) -> Verification {
+pub async fn start(settings: Settings) -> Verification {
     let keys = TestKeys::new(&settings);
     let service = VerificationServer::new(&settings).expect("valid settings");
     let listener = services::bind("127.0.0.1", 0).await.unwrap();
