@@ -11,6 +11,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
 use tonic::transport::Server;
 
 /// Binds a gRPC listener; port 0 asks the OS for a free one.
@@ -44,12 +45,8 @@ pub async fn serve_verification(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    log_listening("verification", &listener);
-    Server::builder()
-        .add_service(service.into_service())
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    Ok(())
+    let routes = Routes::new(service.into_service());
+    serve("verification", routes, listener, shutdown).await
 }
 
 /// Serves the balance service on `listener` until `shutdown` resolves.
@@ -58,15 +55,25 @@ pub async fn serve_balance(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    log_listening("balance", &listener);
+    let routes = Routes::new(service.into_service());
+    serve("balance", routes, listener, shutdown).await
+}
+
+async fn serve(
+    name: &str,
+    routes: Routes,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    log_listening(name, &listener);
     Server::builder()
-        .add_service(service.into_service())
+        .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())
 }
 
-pub(crate) fn log_listening(name: &str, listener: &TcpListener) {
+fn log_listening(name: &str, listener: &TcpListener) {
     match listener.local_addr() {
         Ok(address) => log::info!("{name} service listening on {address}"),
         Err(error) => log::warn!("{name} service listening, address unknown: {error}"),
