@@ -77,6 +77,9 @@ pub struct Metrics {
     pool_connections: IntGaugeVec,
 }
 
+/// The supervised actors, as the `actor` label names them.
+pub const ACTORS: [&str; 4] = ["captcha", "account", "balance", "limits"];
+
 /// Latency buckets from 0.5 ms (a Redis-only answer) to 10 s (past every
 /// backend deadline), doubling.
 const LATENCY_BUCKETS: [f64; 15] = [
@@ -143,7 +146,7 @@ impl Metrics {
         ] {
             backend_errors.with_label_values(&[backend.label()]);
         }
-        for actor in ["captcha", "account", "balance", "limits"] {
+        for actor in ACTORS {
             actor_restarts.with_label_values(&[actor]);
         }
         Ok(Metrics {
@@ -173,17 +176,13 @@ impl Metrics {
     pub fn observe_request(
         &self,
         endpoint: &str,
-        http_status: u16,
+        http_status: &str,
         outcome: Option<Outcome>,
         elapsed: Duration,
     ) {
         let error = outcome.map(|outcome| outcome.status.code().to_string());
         self.requests
-            .with_label_values(&[
-                endpoint,
-                &http_status.to_string(),
-                error.as_deref().unwrap_or(""),
-            ])
+            .with_label_values(&[endpoint, http_status, error.as_deref().unwrap_or("")])
             .inc();
         self.latency
             .with_label_values(&[endpoint])
@@ -201,7 +200,7 @@ impl Metrics {
 
     /// All actors' restarts so far.
     pub fn restarts(&self) -> u64 {
-        ["captcha", "account", "balance", "limits"]
+        ACTORS
             .iter()
             .map(|actor| self.actor_restarts.with_label_values(&[actor]).get())
             .sum()
@@ -240,7 +239,7 @@ mod tests {
         };
         metrics.observe_request(
             "/trylogin_server",
-            200,
+            "200",
             Some(outcome),
             Duration::from_millis(3),
         );

@@ -28,12 +28,12 @@ pub async fn record_request(
     if let Some(metrics) = metrics {
         let (http_status, outcome) = match &answered {
             Ok(response) => (
-                response.status().as_u16(),
+                response.status(),
                 response.response().extensions().get::<Outcome>().copied(),
             ),
-            Err(error) => (error.as_response_error().status_code().as_u16(), None),
+            Err(error) => (error.as_response_error().status_code(), None),
         };
-        metrics.observe_request(&endpoint, http_status, outcome, started.elapsed());
+        metrics.observe_request(&endpoint, http_status.as_str(), outcome, started.elapsed());
     }
     answered
 }
