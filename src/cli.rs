@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "gateway-server", version, about)]
 pub struct Cli {
     /// Settings file; without it `Settings.toml` in the working directory is
-    /// read when present. GATEWAY_<SECTION>__<KEY> variables override both.
+    /// read when present. `GATEWAY_<SECTION>__<KEY>` variables override both.
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
 

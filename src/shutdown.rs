@@ -1,7 +1,7 @@
 //! The graceful stop of the HTTP server, in the order that loses nothing:
 //!
 //! 1. close the listener, without dropping a connection that already
-//!    reached it ([`close_for_new_connections`]);
+//!    reached it (`close_for_new_connections`);
 //! 2. answer every further request with `Connection: close`
 //!    ([`Draining`]), so that clients stop reusing their connections;
 //! 3. wait for the requests under way;
@@ -23,10 +23,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web::Data;
+
+use crate::metrics::Metrics;
+
+/// What the graceful stop needs, set aside when the server is built.
+pub struct GracefulStop {
+    /// The listening socket, shared with the server.
+    pub listener: TcpListener,
+    pub draining: Draining,
+    /// `http.shutdown_timeout_secs`: the wait for requests under way.
+    pub timeout: Duration,
+}
+
+impl GracefulStop {
+    /// The four steps above.
+    pub async fn run(self, server: ServerHandle, metrics: &Metrics) {
+        close_for_new_connections(&self.listener).await;
+        // The listener is closed: the accept loop has nothing to do.
+        server.pause().await;
+        self.draining.start();
+        let deadline = Instant::now() + self.timeout;
+        while metrics.requests_in_flight() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        server.stop(true).await;
+    }
+}
 
 /// Set once the gateway is stopping.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +92,7 @@ const HANDOVER_PAUSE: Duration = Duration::from_millis(100);
 
 /// Closes `listener` for new connections once its accept queue is empty
 /// (or after [`QUEUE_DRAIN_LIMIT`]), then waits [`HANDOVER_PAUSE`].
-pub async fn close_for_new_connections(listener: &TcpListener) {
+async fn close_for_new_connections(listener: &TcpListener) {
     let deadline = Instant::now() + QUEUE_DRAIN_LIMIT;
     while accept_queue_length(listener).is_some_and(|queued| queued > 0)
         && Instant::now() < deadline

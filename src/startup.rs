@@ -4,7 +4,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{Logger, from_fn};
@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::db::migrations::{MigrationError, prepare_database};
 use crate::http;
 use crate::services::{self, ServiceError};
-use crate::shutdown::{Draining, close_for_new_connections, close_when_draining};
+use crate::shutdown::{Draining, GracefulStop, close_when_draining};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplicationError {
@@ -36,11 +36,7 @@ pub struct Application {
     port: u16,
     server: Server,
     actors: Actors,
-    /// The listening socket, shared with the server: closed for new
-    /// connections at the start of a graceful stop.
-    listener: TcpListener,
-    draining: Draining,
-    shutdown_timeout: Duration,
+    stop: GracefulStop,
 }
 
 /// One access-log line per request: peer, method, path (never the query
@@ -77,13 +73,16 @@ impl Application {
         let draining = Draining::default();
         let server = serve(shared, &settings, actors.clone(), draining.clone())?;
         log::info!("gateway listening on {}:{port}", settings.http.host);
+        let stop = GracefulStop {
+            listener,
+            draining,
+            timeout: Duration::from_secs(settings.http.shutdown_timeout_secs),
+        };
         Ok(Application {
             port,
             server,
             actors,
-            listener,
-            draining,
-            shutdown_timeout: Duration::from_secs(settings.http.shutdown_timeout_secs),
+            stop,
         })
     }
 
@@ -100,21 +99,11 @@ impl Application {
     /// instance), requests under way finish, in the order of
     /// [`crate::shutdown`] (within `http.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let (listener, draining) = (self.listener, self.draining);
-        let metrics = std::sync::Arc::clone(&self.actors.metrics);
-        let shutdown_timeout = self.shutdown_timeout;
+        let (handle, stop) = (self.server.handle(), self.stop);
+        let metrics = Arc::clone(&self.actors.metrics);
         actix_web::rt::spawn(async move {
             shutdown_signal().await;
-            close_for_new_connections(&listener).await;
-            // The listener is closed: the accept loop has nothing to do.
-            handle.pause().await;
-            draining.start();
-            let deadline = Instant::now() + shutdown_timeout;
-            while metrics.requests_in_flight() > 0 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            handle.stop(true).await;
+            stop.run(handle, &metrics).await;
         });
         self.server.await
     }
