@@ -55,7 +55,10 @@ gateway=$!
 cleanup() {
   kill "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null || true
   mysql --protocol=TCP -h127.0.0.1 -P3306 -uroot -e "DROP DATABASE IF EXISTS \`$database\`" || true
-  redis-cli -h 127.0.0.1 -p 6379 --scan --pattern "$prefix*" | xargs -r redis-cli -h 127.0.0.1 -p 6379 del >/dev/null || true
+  # In Lua: generated usernames put quotes and newlines into key names.
+  redis-cli -h 127.0.0.1 -p 6379 EVAL \
+    "for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) end" \
+    0 "$prefix*" >/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
