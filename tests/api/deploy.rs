@@ -195,57 +195,77 @@ struct Network {
     database: String,
 }
 
-/// One role of compose.yaml: its command line and environment, as the
-/// container would get them, then moved onto the local network.
-fn role(name: &str, network: &Network, workdir: &Path) -> std::process::Command {
-    let image = image();
-    let compose = compose();
-    let variables = env_file("deploy/compose/example.env");
-    let service = &compose["services"][name];
-    assert!(service.is_mapping(), "compose.yaml has no service {name}");
-    assert_eq!(
-        service["image"].as_str(),
-        compose["services"]["gateway"]["image"].as_str()
-    );
-    let mut env = image.env.clone();
-    let env_files = match &service["env_file"] {
-        Yaml::String(file) => vec![file.clone()],
-        other => strings(other),
-    };
-    for file in env_files {
-        env.extend(env_file(&file));
-    }
-    env.extend(environment(service, &variables));
-    for (key, value) in env.iter_mut() {
-        if key.ends_with("__HOST") && network.services.contains(value) {
-            *value = "127.0.0.1".into();
-        }
-        if key.ends_with("__PORT")
-            && let Some(local) = value.parse().ok().and_then(|port| network.ports.get(&port))
-        {
-            *value = local.to_string();
-        }
-    }
-    // The image's Settings.toml says 8080; the container's port is ours.
-    env.insert(
-        "GATEWAY_HTTP__PORT".into(),
-        network.ports[&8080].to_string(),
-    );
-    env.insert("GATEWAY_MYSQL__DATABASE".into(), network.database.clone());
+/// The deployment files, read once.
+struct Deployment {
+    image: Image,
+    compose: Yaml,
+    /// The example `.env`.
+    variables: BTreeMap<String, String>,
+}
 
-    let mut arguments = image.entrypoint.clone();
-    assert_eq!(arguments.remove(0), "gateway-server");
-    match strings(&service["command"]) {
-        command if command.is_empty() => arguments.extend(image.cmd.clone()),
-        command => arguments.extend(command),
+impl Deployment {
+    fn load() -> Deployment {
+        Deployment {
+            image: image(),
+            compose: compose(),
+            variables: env_file("deploy/compose/example.env"),
+        }
     }
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-server"));
-    command
-        .args(arguments)
-        .env_clear()
-        .envs(env)
-        .current_dir(workdir);
-    command
+
+    /// One role of compose.yaml: its command line and environment, as the
+    /// container would get them, then moved onto the local network.
+    fn role(&self, name: &str, network: &Network, workdir: &Path) -> std::process::Command {
+        let Deployment {
+            image,
+            compose,
+            variables,
+        } = self;
+        let service = &compose["services"][name];
+        assert!(service.is_mapping(), "compose.yaml has no service {name}");
+        assert_eq!(
+            service["image"].as_str(),
+            compose["services"]["gateway"]["image"].as_str()
+        );
+        let mut env = image.env.clone();
+        let env_files = match &service["env_file"] {
+            Yaml::String(file) => vec![file.clone()],
+            other => strings(other),
+        };
+        for file in env_files {
+            env.extend(env_file(&file));
+        }
+        env.extend(environment(service, variables));
+        for (key, value) in env.iter_mut() {
+            if key.ends_with("__HOST") && network.services.contains(value) {
+                *value = "127.0.0.1".into();
+            }
+            if key.ends_with("__PORT")
+                && let Some(local) = value.parse().ok().and_then(|port| network.ports.get(&port))
+            {
+                *value = local.to_string();
+            }
+        }
+        // The image's Settings.toml says 8080; the container's port is ours.
+        env.insert(
+            "GATEWAY_HTTP__PORT".into(),
+            network.ports[&8080].to_string(),
+        );
+        env.insert("GATEWAY_MYSQL__DATABASE".into(), network.database.clone());
+
+        let mut arguments = image.entrypoint.clone();
+        assert_eq!(arguments.remove(0), "gateway-server");
+        match strings(&service["command"]) {
+            command if command.is_empty() => arguments.extend(image.cmd.clone()),
+            command => arguments.extend(command),
+        }
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gateway-server"));
+        command
+            .args(arguments)
+            .env_clear()
+            .envs(env)
+            .current_dir(workdir);
+        command
+    }
 }
 
 async fn mysql_admin() -> AsyncMysqlConnection {
@@ -295,12 +315,12 @@ fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
 
 #[actix_web::test]
 async fn the_compose_roles_serve_a_registration_and_a_login() {
-    let variables = env_file("deploy/compose/example.env");
+    let deployment = Deployment::load();
+    let (compose, variables) = (&deployment.compose, &deployment.variables);
     let Some(redis) = OwnRedis::start_with_password(&variables["REDIS_PASSWORD"]) else {
         return skip("redis-server");
     };
-    let compose = compose();
-    let mysql_env = environment(&compose["services"]["mysql"], &variables);
+    let mysql_env = environment(&compose["services"]["mysql"], variables);
     let (user, password) = (&mysql_env["MYSQL_USER"], &mysql_env["MYSQL_PASSWORD"]);
     let database = unique_name("deploy");
     let mut settings = test_settings();
@@ -344,7 +364,7 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     };
     // The image's working directory, holding what the image copies there.
     let root: PathBuf = std::env::temp_dir().join(unique_name("image"));
-    let image = image();
+    let image = &deployment.image;
     let workdir = root.join(image.workdir.trim_start_matches('/'));
     std::fs::create_dir_all(&workdir).unwrap();
     std::fs::copy(
@@ -353,15 +373,18 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     )
     .unwrap();
 
-    let migrate = role("migrate", &network, &workdir).output().unwrap();
+    let migrate = deployment
+        .role("migrate", &network, &workdir)
+        .output()
+        .unwrap();
     assert!(
         migrate.status.success(),
         "migrate: {}",
         String::from_utf8_lossy(&migrate.stderr)
     );
-    let _verification = RunningBinary::start(role("verification", &network, &workdir));
-    let _balance = RunningBinary::start(role("balance", &network, &workdir));
-    let gateway = RunningBinary::start(role("gateway", &network, &workdir));
+    let _verification = RunningBinary::start(deployment.role("verification", &network, &workdir));
+    let _balance = RunningBinary::start(deployment.role("balance", &network, &workdir));
+    let gateway = RunningBinary::start(deployment.role("gateway", &network, &workdir));
     let address = format!("http://127.0.0.1:{}", network.ports[&8080]);
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
