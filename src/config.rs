@@ -145,6 +145,20 @@ pub struct GrpcSettings {
     pub timeout_ms: u64,
     /// Bound on establishing the TCP/HTTP2 connection to a peer.
     pub connect_timeout_ms: u64,
+    /// Shared secret of the gRPC services: when set, both refuse calls
+    /// without `authorization: Bearer <token>` (UNAUTHENTICATED), and the
+    /// gateway sends it. Empty: off, for old peers that cannot send it.
+    #[serde(deserialize_with = "secret_from_scalar")]
+    pub auth_token: SecretString,
+    /// PEM certificate chain and key of the services (both set: they serve
+    /// TLS only).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate the gateway trusts for its peers (set: it speaks
+    /// TLS to them).
+    pub tls_ca: Option<PathBuf>,
+    /// The name the peers' certificates carry, when not their host name.
+    pub tls_domain: Option<String>,
 }
 
 impl GrpcSettings {
@@ -161,6 +175,11 @@ impl Default for GrpcSettings {
         Self {
             timeout_ms: 2000,
             connect_timeout_ms: 1000,
+            auth_token: SecretString::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            tls_domain: None,
         }
     }
 }
@@ -279,6 +298,14 @@ pub struct SecuritySettings {
     pub hash_threads: usize,
     /// New passwords whose zxcvbn score (0-4) is below this are refused.
     pub min_password_score: u8,
+    /// Hashing jobs queued or running at most; more answer 27 at once.
+    pub max_pending_hashes: usize,
+    /// Caps on the argon2 parameters of a *stored* hash: a row asking for
+    /// more is treated as a wrong password (13) and logged, so no stored
+    /// value can make the gateway allocate or compute without bound.
+    pub max_hash_memory_kib: u32,
+    pub max_hash_passes: u32,
+    pub max_hash_lanes: u32,
 }
 
 impl Default for SecuritySettings {
@@ -286,6 +313,10 @@ impl Default for SecuritySettings {
         Self {
             hash_threads: 0,
             min_password_score: 2,
+            max_pending_hashes: 64,
+            max_hash_memory_kib: 65536,
+            max_hash_passes: 10,
+            max_hash_lanes: 4,
         }
     }
 }
@@ -449,6 +480,15 @@ impl Settings {
         {
             return invalid("every balance.chat_servers entry needs a name");
         }
+        if self.redis.key_prefix.contains(['{', '}']) {
+            return invalid("redis.key_prefix must not contain { or } (they form hash tags)");
+        }
+        if self.security.max_pending_hashes == 0 {
+            return invalid("security.max_pending_hashes must be at least 1");
+        }
+        if self.grpc.tls_cert.is_some() != self.grpc.tls_key.is_some() {
+            return invalid("grpc.tls_cert and grpc.tls_key must be set together");
+        }
         if self.balance.token_ttl_secs == 0 {
             return invalid("balance.token_ttl_secs must be at least 1");
         }
@@ -597,9 +637,12 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("GATEWAY_MYSQL__PASSWORD", "p@ss:w/rd");
             jail.set_env("GATEWAY_REDIS__PASSWORD", "redis-secret");
+            jail.set_env("GATEWAY_GRPC__AUTH_TOKEN", "grpc-secret");
             let settings = Settings::load(None).map_err(|e| e.to_string())?;
             let debug = format!("{settings:?}");
             assert!(!debug.contains("p@ss"), "{debug}");
+            assert!(!debug.contains("grpc-secret"), "{debug}");
+            assert_eq!(settings.grpc.auth_token.expose_secret(), "grpc-secret");
             assert!(!debug.contains("redis-secret"), "{debug}");
             assert_eq!(
                 settings.mysql.database_url().expose_secret(),
@@ -630,6 +673,13 @@ mod tests {
             jail.set_env("GATEWAY_LIMITS__TRUSTED_PROXIES", "10.0.0.1, nonsense");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
             jail.set_env("GATEWAY_LIMITS__TRUSTED_PROXIES", "");
+            assert!(Settings::load(None).is_ok());
+            jail.set_env("GATEWAY_REDIS__KEY_PREFIX", "{t}:");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_REDIS__KEY_PREFIX", "t:");
+            jail.set_env("GATEWAY_GRPC__TLS_CERT", "/etc/cert.pem");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_GRPC__TLS_KEY", "/etc/key.pem");
             assert!(Settings::load(None).is_ok());
             jail.set_env("GATEWAY_HTTP__PORT", "not a port");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));

@@ -149,10 +149,16 @@ impl Handler<Register> for AccountActor {
             // Hash before checking out a connection: no connection sits idle
             // for the length of a hash.
             let hash = hashing.await?;
+            let (username_key, username_confusable) =
+                (message.username.key(), message.username.confusable_key());
+            let email_confusable = message.email.confusable_key();
             let account = NewAccount {
                 username: message.username.as_str(),
                 password: &hash,
                 email: message.email.as_str(),
+                username_key: &username_key,
+                username_confusable: &username_confusable,
+                email_confusable: &email_confusable,
             };
             match with_connection(&pool, async |conn| {
                 queries::insert_account(conn, account).await
@@ -180,22 +186,23 @@ impl Handler<CheckAccount> for AccountActor {
     fn handle(&mut self, message: CheckAccount, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let (username, email) = (message.username.as_str(), message.email.as_str());
+            let (key, email) = (message.username.key(), message.email.as_str());
             match with_connection(&pool, async |conn| {
-                queries::account_exists(conn, username, email).await
+                queries::find_account(conn, &key, email).await
             })
             .await?
             {
-                true => Ok(()),
-                false => Err(AccountError::NotFound),
+                Some(_) => Ok(()),
+                None => Err(AccountError::NotFound),
             }
         })
     }
 }
 
-/// Sets a new password on the account with this name and e-mail.
+/// Sets a new password on the account with this name and e-mail; answers
+/// its uuid.
 #[derive(Message)]
-#[rtype(result = "Result<(), AccountError>")]
+#[rtype(result = "Result<i32, AccountError>")]
 pub struct ResetPassword {
     pub username: Username,
     pub email: Email,
@@ -203,21 +210,24 @@ pub struct ResetPassword {
 }
 
 impl Handler<ResetPassword> for AccountActor {
-    type Result = ResponseFuture<Result<(), AccountError>>;
+    type Result = ResponseFuture<Result<i32, AccountError>>;
 
     fn handle(&mut self, message: ResetPassword, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
         let hashing = self.hash_new(message.password, &message.username, &message.email);
         Box::pin(async move {
             let hash = hashing.await?;
-            let (username, email) = (message.username.as_str(), message.email.as_str());
+            let (key, email) = (message.username.key(), message.email.as_str());
             let set = async |conn: &mut AsyncMysqlConnection| {
-                queries::set_password(conn, username, email, &hash).await
+                let Some(uuid) = queries::find_account(conn, &key, email).await? else {
+                    return Ok(None);
+                };
+                queries::set_password(conn, uuid, &hash).await?;
+                Ok(Some(uuid))
             };
-            match with_connection(&pool, set).await? {
-                0 => Err(AccountError::NotFound),
-                _ => Ok(()),
-            }
+            with_connection(&pool, set)
+                .await?
+                .ok_or(AccountError::NotFound)
         })
     }
 }
@@ -237,9 +247,9 @@ impl Handler<Authenticate> for AccountActor {
     fn handle(&mut self, message: Authenticate, _: &mut Context<Self>) -> Self::Result {
         let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
         Box::pin(async move {
-            let username = message.username.as_str();
+            let key = message.username.key();
             let found = with_connection(&pool, async |conn| {
-                queries::find_credentials(conn, username).await
+                queries::find_credentials(conn, &key).await
             })
             .await?;
             let (uuid, stored) = match found {

@@ -159,7 +159,7 @@ impl Handler<AdmitAddress> for LimitActor {
         let key = keys::address_requests(
             &self.settings.redis.key_prefix,
             &message.endpoint,
-            &message.address,
+            message.address,
         );
         let (counted, count) = oneshot::channel();
         self.waiting.entry(key.clone()).or_default().push(counted);
@@ -193,7 +193,7 @@ impl Handler<ReserveLogin> for LimitActor {
     fn handle(&mut self, message: ReserveLogin, _: &mut Context<Self>) -> Self::Result {
         let limits = &self.settings.limits;
         let (allowed, window) = (u64::from(limits.login_failures), limits.login_window());
-        let key = keys::login_attempts(&self.settings.redis.key_prefix, message.username.as_str());
+        let key = keys::login_attempts(&self.settings.redis.key_prefix, &message.username.key());
         let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
         Box::pin(async move {
             if allowed == 0 {
@@ -218,14 +218,11 @@ impl Handler<ClearLogin> for LimitActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, message: ClearLogin, _: &mut Context<Self>) -> Self::Result {
-        let key = keys::login_attempts(&self.settings.redis.key_prefix, message.username.as_str());
+        let key = keys::login_attempts(&self.settings.redis.key_prefix, &message.username.key());
         let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
         Box::pin(async move {
             if let Err(error) = counters::clear(&redis, limit, key).await {
-                log::warn!(
-                    "login attempts of {} not cleared: {error}",
-                    message.username.as_str()
-                );
+                log::warn!("login attempts of an account not cleared: {error}");
             }
         })
     }

@@ -6,6 +6,7 @@ use diesel_async::{AsyncMigrationHarness, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
+use super::adoption::adopt_old_accounts;
 use super::pool::connect;
 use crate::config::MysqlSettings;
 
@@ -22,6 +23,8 @@ pub enum MigrationError {
     CreateDatabase(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migrate(String),
+    #[error("cannot adopt the old gateway's accounts: {0}")]
+    Adopt(diesel::result::Error),
     #[error("migration runner stopped: {0}")]
     Runner(String),
 }
@@ -73,8 +76,18 @@ async fn migrate(settings: &MysqlSettings) -> Result<Vec<String>, MigrationError
         .await
         .map_err(unreachable)?;
     let mut harness = AsyncMigrationHarness::new(connection);
-    let applied = harness
+    let applied: Vec<String> = harness
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|error| MigrationError::Migrate(error.to_string()))?;
-    Ok(applied.iter().map(ToString::to_string).collect())
+        .map_err(|error| MigrationError::Migrate(error.to_string()))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut connection = harness.into_inner();
+    let adopted = adopt_old_accounts(&mut connection)
+        .await
+        .map_err(MigrationError::Adopt)?;
+    if adopted > 0 {
+        log::info!("{adopted} account(s) of the old gateway given their identity keys");
+    }
+    Ok(applied)
 }

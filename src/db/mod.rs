@@ -1,5 +1,6 @@
 //! MySQL: the schema, the pool, the queries and the embedded migrations.
 
+pub mod adoption;
 pub mod migrations;
 pub mod models;
 pub mod pool;

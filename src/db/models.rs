@@ -15,12 +15,28 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// A new account with the normalised forms of its identity (see
+/// `domain::identity`): the UNIQUE indexes on them refuse a taken or
+/// look-alike name or address.
 #[derive(Insertable)]
 #[diesel(table_name = Authentication)]
 pub struct NewAccount<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub email: &'a str,
+    pub username_key: &'a str,
+    pub username_confusable: &'a str,
+    pub email_confusable: &'a str,
+}
+
+/// A row the old gateway wrote, whose identity keys are still to be filled.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = Authentication)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct UnadoptedAccount {
+    pub uuid: i32,
+    pub username: String,
+    pub email: Option<String>,
 }
 
 #[derive(Insertable)]

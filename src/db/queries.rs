@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 
-use super::models::{Credentials, NewAccount, NewProfile};
+use super::models::{Credentials, NewAccount, NewProfile, UnadoptedAccount};
 use super::schema::{Authentication, UserProfile};
 
 diesel::define_sql_function! {
@@ -16,8 +16,9 @@ diesel::define_sql_function! {
 /// Outcome of inserting an account.
 pub enum Insertion {
     Created(i32),
-    /// The UNIQUE index on `username` or `email` refused the row: exactly one
-    /// of several racing registrations wins, without a check-then-insert gap.
+    /// A UNIQUE index on the name, the address or one of their keys refused
+    /// the row: exactly one of several racing registrations wins, without a
+    /// check-then-insert gap.
     Taken,
 }
 
@@ -55,49 +56,45 @@ pub async fn insert_account(
     }
 }
 
+/// The account whose name key (`Username::key`) is `username_key`.
 pub async fn find_credentials(
     conn: &mut AsyncMysqlConnection,
-    username: &str,
+    username_key: &str,
 ) -> QueryResult<Option<Credentials>> {
     Authentication::table
-        .filter(Authentication::username.eq(username))
+        .filter(Authentication::username_key.eq(username_key))
         .select(Credentials::as_select())
         .first(conn)
         .await
         .optional()
 }
 
-/// True when one account has both this name and this e-mail.
-pub async fn account_exists(
+/// The uuid of the account with this name key and this (normalised) e-mail.
+/// Both columns compare byte for byte (`utf8mb4_bin`).
+pub async fn find_account(
     conn: &mut AsyncMysqlConnection,
-    username: &str,
+    username_key: &str,
     email: &str,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        Authentication::table
-            .filter(Authentication::username.eq(username))
-            .filter(Authentication::email.eq(email)),
-    ))
-    .get_result(conn)
-    .await
+) -> QueryResult<Option<i32>> {
+    Authentication::table
+        .filter(Authentication::username_key.eq(username_key))
+        .filter(Authentication::email.eq(email))
+        .select(Authentication::uuid)
+        .first(conn)
+        .await
+        .optional()
 }
 
-/// Sets the password of the account with this name and e-mail; returns how
-/// many accounts matched (0 or 1).
+/// Sets the password of account `uuid`.
 pub async fn set_password(
     conn: &mut AsyncMysqlConnection,
-    username: &str,
-    email: &str,
+    uuid: i32,
     password_hash: &str,
 ) -> QueryResult<usize> {
-    diesel::update(
-        Authentication::table
-            .filter(Authentication::username.eq(username))
-            .filter(Authentication::email.eq(email)),
-    )
-    .set(Authentication::password.eq(password_hash))
-    .execute(conn)
-    .await
+    diesel::update(Authentication::table.filter(Authentication::uuid.eq(uuid)))
+        .set(Authentication::password.eq(password_hash))
+        .execute(conn)
+        .await
 }
 
 /// Replaces a stored password by its new hash, unless it changed meanwhile
@@ -116,6 +113,69 @@ pub async fn replace_password(
     .set(Authentication::password.eq(password_hash))
     .execute(conn)
     .await
+}
+
+/// Rows written without identity keys (by the old gateway).
+pub async fn unadopted_accounts(
+    conn: &mut AsyncMysqlConnection,
+) -> QueryResult<Vec<UnadoptedAccount>> {
+    Authentication::table
+        .filter(Authentication::username_key.is_null())
+        .select(UnadoptedAccount::as_select())
+        .order(Authentication::uuid)
+        .load(conn)
+        .await
+}
+
+/// One normalised column of an old row, set on its own so that a collision
+/// in one (a UNIQUE violation) leaves the others.
+pub enum IdentityColumn<'a> {
+    UsernameKey(&'a str),
+    Email(&'a str),
+    UsernameConfusable(&'a str),
+    EmailConfusable(&'a str),
+}
+
+/// Sets one identity column of account `uuid`; `false` when a UNIQUE index
+/// refused it (another account has that value).
+pub async fn set_identity_column(
+    conn: &mut AsyncMysqlConnection,
+    uuid: i32,
+    column: IdentityColumn<'_>,
+) -> QueryResult<bool> {
+    let row = Authentication::table.filter(Authentication::uuid.eq(uuid));
+    let update = diesel::update(row);
+    let outcome = match column {
+        IdentityColumn::UsernameKey(value) => {
+            update
+                .set(Authentication::username_key.eq(value))
+                .execute(conn)
+                .await
+        }
+        IdentityColumn::Email(value) => {
+            update
+                .set(Authentication::email.eq(value))
+                .execute(conn)
+                .await
+        }
+        IdentityColumn::UsernameConfusable(value) => {
+            update
+                .set(Authentication::username_confusable.eq(value))
+                .execute(conn)
+                .await
+        }
+        IdentityColumn::EmailConfusable(value) => {
+            update
+                .set(Authentication::email_confusable.eq(value))
+                .execute(conn)
+                .await
+        }
+    };
+    match outcome {
+        Ok(_) => Ok(true),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(error) => Err(error),
+    }
 }
 
 /// A round trip that touches no table, to see that MySQL answers.

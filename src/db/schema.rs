@@ -9,6 +9,12 @@ diesel::table! {
         password -> Varchar,
         #[max_length = 100]
         email -> Nullable<Varchar>,
+        #[max_length = 100]
+        username_key -> Nullable<Varchar>,
+        #[max_length = 255]
+        username_confusable -> Nullable<Varchar>,
+        #[max_length = 255]
+        email_confusable -> Nullable<Varchar>,
     }
 }
 

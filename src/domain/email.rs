@@ -1,9 +1,13 @@
 use std::fmt;
 
+use super::identity::confusable_key;
 use super::{InvalidInput, char_len_within};
 
-/// An e-mail address, trimmed and lower-cased: the same spelling is used as
-/// the Redis key of its code, in the database and in answers.
+/// An e-mail address in its one canonical spelling: ASCII, lower-cased, an
+/// international domain in its IDNA (UTS #46) ASCII form (`exámple.com` is
+/// `xn--exmple-qta.com`). The same spelling is the Redis key of its code,
+/// the database value and the answer, so one stored address has exactly
+/// one spelling and a look-alike domain is simply another address.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -12,7 +16,20 @@ impl Email {
     pub const MAX_CHARS: usize = 100;
 
     pub fn parse(raw: &str) -> Result<Email, InvalidInput> {
-        let email = raw.trim().to_lowercase();
+        let trimmed = raw.trim();
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
+            return Err(InvalidInput::new("email", "must look like name@domain.tld"));
+        };
+        if !local.is_ascii() {
+            return Err(InvalidInput::new(
+                "email",
+                "the part before @ must be ASCII",
+            ));
+        }
+        // UTS #46 mapping (case, width, compatibility forms) and punycode.
+        let domain = idna::domain_to_ascii(domain)
+            .map_err(|_| InvalidInput::new("email", "the domain is not a valid domain name"))?;
+        let email = format!("{}@{domain}", local.to_ascii_lowercase());
         if !char_len_within(&email, 3, Self::MAX_CHARS) {
             return Err(InvalidInput::new("email", "must be 3 to 100 characters"));
         }
@@ -26,13 +43,40 @@ impl Email {
         &self.0
     }
 
+    /// The address with its domain shown in Unicode, folded for look-alike
+    /// detection (see [`super::identity`]): a new address with the same key
+    /// as a registered one is taken.
+    pub fn confusable_key(&self) -> String {
+        let (local, domain) = self.0.rsplit_once('@').unwrap_or(("", &self.0));
+        let (unicode_domain, _) = idna::domain_to_unicode(domain);
+        confusable_key(&format!("{local}@{unicode_domain}"))
+    }
+
+    /// For logs at info level: the first character of the local part and
+    /// the domain (`a***@example.com`).
+    pub fn masked(&self) -> MaskedEmail<'_> {
+        MaskedEmail(self)
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }
 }
 
-/// One `@`, a non-empty local part, a dotted domain of non-empty labels made
-/// of letters, digits and hyphens, and no white space or control characters.
+/// An address with most of its local part hidden, for logs.
+pub struct MaskedEmail<'a>(&'a Email);
+
+impl fmt::Display for MaskedEmail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (local, domain) = self.0.0.rsplit_once('@').unwrap_or(("", ""));
+        let first = local.chars().next().unwrap_or('?');
+        write!(f, "{first}***@{domain}")
+    }
+}
+
+/// One `@`, a non-empty dot-atom local part of RFC 5322 `atext` characters
+/// except `{`, `}` and `|` (they would mean something in a Redis key), a
+/// dotted domain of non-empty ASCII labels of letters, digits and hyphens.
 /// Deliberately stricter than RFC 5322: quoted local parts and address
 /// literals are valid there but never reach a real mailbox of our users.
 fn has_sane_syntax(email: &str) -> bool {
@@ -40,20 +84,20 @@ fn has_sane_syntax(email: &str) -> bool {
         return false;
     };
     let local_ok = !local.is_empty()
-        && local.chars().count() <= 64
+        && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
         && local
             .chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !"@\"(),:;<>[\\]".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`~.".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     local_ok && domain_ok
 }
@@ -111,9 +155,48 @@ mod tests {
             "a@b-.com",
             "a\u{0}@b.com",
             "<a>@b.com",
+            "{a}@b.com",
+            "a:b@c.com",
+            "ä@b.com",
+            "verification_cooldown:a@b.com",
+            "a@b_c.com",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn an_international_domain_has_one_ascii_spelling() {
+        let punycode = "alice@xn--exmple-qta.com";
+        for spelling in [
+            "alice@exámple.com",
+            "ALICE@EXÁMPLE.COM",
+            "alice@exa\u{301}mple.com",
+            punycode,
+            "alice@ｅxámple.com",
+        ] {
+            assert_eq!(Email::parse(spelling).unwrap().as_str(), punycode, "{spelling}");
+        }
+        assert_ne!(
+            Email::parse("alice@exámple.com").unwrap(),
+            Email::parse("alice@example.com").unwrap()
+        );
+    }
+
+    #[test]
+    fn look_alike_addresses_share_a_confusable_key() {
+        let key = |text: &str| Email::parse(text).unwrap().confusable_key();
+        let alice = key("alice@example.com");
+        for twin in ["alice@exámple.com", "aIice@example.com", "alice@ехample.com"] {
+            assert_eq!(key(twin), alice, "{twin}");
+        }
+        assert_ne!(key("alicia@example.com"), alice);
+    }
+
+    #[test]
+    fn masks_all_but_the_first_letter_and_the_domain() {
+        let email = Email::parse("alice@example.com").unwrap();
+        assert_eq!(email.masked().to_string(), "a***@example.com");
     }
 
     #[test]

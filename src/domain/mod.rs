@@ -2,6 +2,7 @@
 //! layer only ever sees values that are known to be acceptable.
 
 mod email;
+pub mod identity;
 mod password;
 mod username;
 mod verification_code;

@@ -86,9 +86,10 @@ pub struct Registration {
 }
 
 impl RegistrationRequest {
+    /// A new account: its name must also pass the rules for new names.
     pub fn parse(self) -> Result<Registration, ApiError> {
         Ok(Registration {
-            username: Username::parse(&self.username)?,
+            username: Username::parse_new(&self.username)?,
             email: Email::parse(&self.email)?,
             password: Password::parse(self.password)?,
             code: VerificationCode::parse(self.cpatcha)?,
@@ -97,14 +98,14 @@ impl RegistrationRequest {
 }
 
 impl ResetRequest {
+    /// Names an existing account, so the name is only parsed.
     pub fn parse(self) -> Result<Registration, ApiError> {
-        RegistrationRequest {
-            username: self.username,
-            password: self.password,
-            email: self.email,
-            cpatcha: self.cpatcha,
-        }
-        .parse()
+        Ok(Registration {
+            username: Username::parse(&self.username)?,
+            email: Email::parse(&self.email)?,
+            password: Password::parse(self.password)?,
+            code: VerificationCode::parse(self.cpatcha)?,
+        })
     }
 }
 

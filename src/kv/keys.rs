@@ -1,4 +1,22 @@
 //! Every Redis key name the system uses, in one place (PROTOCOL.md §4).
+//!
+//! No key can be spelled by someone else's input:
+//!
+//! * the keys the original services share keep their names: the code at
+//!   `<email>`, `redis_server`, `user_token_<uuid>`;
+//! * our own keys put a fixed name and a `:` before or after the input, and
+//!   neither a normalised e-mail address nor any of those fixed names can
+//!   contain a `:` (an address has no `:`, `{` or `}`; `user_token_<uuid>`
+//!   and `redis_server` have no `@`), so no key of one kind equals a key of
+//!   another kind, or another input's key of the same kind;
+//! * the keys that belong to an address carry the code's key as their Redis
+//!   Cluster hash tag (`{<prefix><email>}:cooldown`), so every script on an
+//!   address touches one hash slot (`redis.key_prefix` may not contain `{`
+//!   or `}`, which settings validation enforces).
+
+use std::net::IpAddr;
+
+use crate::security::client_address::AddressBucket;
 
 /// Key of the verification code of `email` (already normalised). The
 /// original service uses the bare address; `prefix` is `redis.key_prefix`.
@@ -9,23 +27,25 @@ pub fn verification_code(prefix: &str, email: &str) -> String {
 /// Marks a recently issued code of `email`: while it exists, no new code is
 /// sent to that address.
 pub fn verification_cooldown(prefix: &str, email: &str) -> String {
-    format!("{prefix}verification_cooldown_{email}")
+    format!("{{{prefix}{email}}}:cooldown")
 }
 
 /// Wrong codes submitted for `email` since its code was issued.
 pub fn verification_attempts(prefix: &str, email: &str) -> String {
-    format!("{prefix}verification_attempts_{email}")
+    format!("{{{prefix}{email}}}:attempts")
 }
 
-/// Login attempts of one account in the current window. Names compare
-/// case-insensitively in MySQL, so they are counted that way too.
-pub fn login_attempts(prefix: &str, username: &str) -> String {
-    format!("{prefix}login_attempts_{}", username.to_lowercase())
+/// Login attempts of one account in the current window, by the name's key
+/// (`Username::key`), which names at most one account.
+pub fn login_attempts(prefix: &str, username_key: &str) -> String {
+    format!("{prefix}login_attempts:{username_key}")
 }
 
-/// Requests from one client address to one endpoint in the current window.
-pub fn address_requests(prefix: &str, endpoint: &str, address: &std::net::IpAddr) -> String {
-    format!("{prefix}requests_{endpoint}_{address}")
+/// Requests from one client address (an IPv6 client by its /64) to one
+/// endpoint in the current window.
+pub fn address_requests(prefix: &str, endpoint: &str, address: IpAddr) -> String {
+    let bucket = AddressBucket::of(address);
+    format!("{prefix}requests:{endpoint}:{bucket}")
 }
 
 /// Hash of login counts: field = chat server name, value = count.
@@ -41,22 +61,48 @@ pub fn user_token(prefix: &str, uuid: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Email;
 
     #[test]
-    fn default_keys_are_those_of_the_original_services() {
+    fn the_original_services_keys_keep_their_names() {
         assert_eq!(verification_code("", "a@b.co"), "a@b.co");
-        assert_eq!(
-            verification_cooldown("", "a@b.co"),
-            "verification_cooldown_a@b.co"
-        );
         assert_eq!(login_counts(""), "redis_server");
-        assert_eq!(login_attempts("", "Bob"), "login_attempts_bob");
+        assert_eq!(user_token("", 42), "user_token_42");
+    }
+
+    #[test]
+    fn our_keys_carry_the_address_as_hash_tag() {
+        assert_eq!(verification_cooldown("", "a@b.co"), "{a@b.co}:cooldown");
+        assert_eq!(verification_attempts("t1:", "a@b.co"), "{t1:a@b.co}:attempts");
+        assert_eq!(login_attempts("", "bob"), "login_attempts:bob");
         let address = "10.0.0.1".parse().unwrap();
         assert_eq!(
-            address_requests("", "/trylogin_server", &address),
-            "requests_/trylogin_server_10.0.0.1"
+            address_requests("", "/trylogin_server", address),
+            "requests:/trylogin_server:10.0.0.1"
         );
-        assert_eq!(user_token("", 42), "user_token_42");
+    }
+
+    #[test]
+    fn no_address_spells_another_key() {
+        // What used to be carol's cooldown and dave's attempt counter.
+        for hostile in [
+            "verification_cooldown_carol@example.com",
+            "verification_attempts_dave@example.com",
+            "{carol@example.com}:cooldown",
+            "login_attempts:x@example.com",
+        ] {
+            if let Ok(email) = Email::parse(hostile) {
+                let key = verification_code("", email.as_str());
+                for ours in [
+                    verification_cooldown("", "carol@example.com"),
+                    verification_attempts("", "dave@example.com"),
+                    login_attempts("", "x@example.com"),
+                ] {
+                    assert_ne!(key, ours);
+                }
+                assert!(!key.contains(':') && !key.contains('{'), "{key}");
+            }
+        }
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! write any `X-Forwarded-For` it likes, so the header is believed only when
 //! the TCP peer is a trusted proxy, and then only as far back as the chain
 //! of trusted proxies goes.
+//!
+//! Every address is canonical first: an IPv4-mapped IPv6 address
+//! (`::ffff:203.0.113.5`, what a gateway listening on `[::]` sees of IPv4
+//! peers) is the IPv4 address, both as a client and when matched against
+//! `limits.trusted_proxies`.
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::IpNet;
 
@@ -12,7 +18,7 @@ use ipnet::IpNet;
 /// not a trusted proxy itself.
 pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |address: &IpAddr| trusted.iter().any(|network| network.contains(address));
-    let mut client = peer;
+    let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;
     }
@@ -21,7 +27,7 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -
         .flat_map(|value| value.split(','))
         .rev();
     for hop in hops {
-        match hop.trim().parse::<IpAddr>() {
+        match hop.trim().parse::<IpAddr>().map(|address| address.to_canonical()) {
             Ok(address) => {
                 client = address;
                 if !is_trusted(&address) {
@@ -35,9 +41,39 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -
     client
 }
 
+/// What one budget of the per-address limit counts: an IPv4 address, or
+/// the /64 network of an IPv6 address (one subscriber usually holds a whole
+/// /64, and would otherwise get a fresh budget per address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressBucket {
+    V4(std::net::Ipv4Addr),
+    V6Net64(Ipv6Addr),
+}
+
+impl AddressBucket {
+    pub fn of(address: IpAddr) -> AddressBucket {
+        match address.to_canonical() {
+            IpAddr::V4(v4) => AddressBucket::V4(v4),
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                AddressBucket::V6Net64(Ipv6Addr::from(prefix))
+            }
+        }
+    }
+}
+
+impl fmt::Display for AddressBucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressBucket::V4(v4) => write!(f, "{v4}"),
+            AddressBucket::V6Net64(net) => write!(f, "{net}/64"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::client_address;
+    use super::{AddressBucket, client_address};
 
     fn ip(text: &str) -> std::net::IpAddr {
         text.parse().unwrap()
@@ -79,5 +115,26 @@ mod tests {
             client_address(ip("10.0.0.2"), &["1.1.1.1, junk"], &trusted),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4_address_as_client_and_as_proxy() {
+        assert_eq!(
+            client_address(ip("::ffff:203.0.113.5"), &[], &[]),
+            ip("203.0.113.5")
+        );
+        let trusted = nets(&["10.0.0.0/8"]);
+        let client = client_address(ip("::ffff:10.0.0.2"), &["::ffff:198.51.100.7"], &trusted);
+        assert_eq!(client, ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64() {
+        let bucket = |text: &str| AddressBucket::of(ip(text)).to_string();
+        assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+        assert_eq!(bucket("::ffff:203.0.113.5"), "203.0.113.5");
+        assert_eq!(bucket("203.0.113.5"), "203.0.113.5");
     }
 }

@@ -15,6 +15,7 @@ use diesel::sql_query;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
 use secrecy::ExposeSecret;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use yaml_serde::Value as Yaml;
 
@@ -163,6 +164,41 @@ fn strings(value: &Yaml) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A service's published `ports` (short form), interpolated.
+fn published(service: &Yaml, variables: &BTreeMap<String, String>) -> Vec<String> {
+    strings(&service["ports"])
+        .iter()
+        .map(|port| interpolate(port, variables))
+        .collect()
+}
+
+/// The documents of a Kubernetes manifest (`---`-separated).
+fn manifests(relative: &str) -> Vec<Yaml> {
+    let text = read(relative);
+    yaml_serde::Deserializer::from_str(&text)
+        .map(|document| {
+            Yaml::deserialize(document).unwrap_or_else(|error| panic!("{relative}: {error}"))
+        })
+        .filter(|document| !document.is_null())
+        .collect()
+}
+
+/// The one document of `kind` in a Kubernetes manifest.
+fn manifest(relative: &str, kind: &str) -> Yaml {
+    manifests(relative)
+        .into_iter()
+        .find(|document| document["kind"].as_str() == Some(kind))
+        .unwrap_or_else(|| panic!("{relative} has no {kind}"))
+}
+
+/// The `app.kubernetes.io/name` a label selector matches ("" if none).
+fn selected_name(selector: &Yaml) -> String {
+    selector["matchLabels"]["app.kubernetes.io/name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A service's `environment` (mapping form), interpolated.
 fn environment(service: &Yaml, variables: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     let Some(mapping) = service["environment"].as_mapping() else {
@@ -212,21 +248,12 @@ impl Deployment {
         }
     }
 
-    /// One role of compose.yaml: its command line and environment, as the
-    /// container would get them, then moved onto the local network.
-    fn role(&self, name: &str, network: &Network, workdir: &Path) -> std::process::Command {
-        let Deployment {
-            image,
-            compose,
-            variables,
-        } = self;
-        let service = &compose["services"][name];
+    /// The environment the container of one role of compose.yaml gets:
+    /// the image's ENV, then the `env_file`s, then `environment`.
+    fn container_env(&self, name: &str) -> BTreeMap<String, String> {
+        let service = &self.compose["services"][name];
         assert!(service.is_mapping(), "compose.yaml has no service {name}");
-        assert_eq!(
-            service["image"].as_str(),
-            compose["services"]["gateway"]["image"].as_str()
-        );
-        let mut env = image.env.clone();
+        let mut env = self.image.env.clone();
         let env_files = match &service["env_file"] {
             Yaml::String(file) => vec![file.clone()],
             other => strings(other),
@@ -234,7 +261,20 @@ impl Deployment {
         for file in env_files {
             env.extend(env_file(&file));
         }
-        env.extend(environment(service, variables));
+        env.extend(environment(service, &self.variables));
+        env
+    }
+
+    /// One role of compose.yaml: its command line and environment, as the
+    /// container would get them, then moved onto the local network.
+    fn role(&self, name: &str, network: &Network, workdir: &Path) -> std::process::Command {
+        let Deployment { image, compose, .. } = self;
+        let mut env = self.container_env(name);
+        let service = &compose["services"][name];
+        assert_eq!(
+            service["image"].as_str(),
+            compose["services"]["gateway"]["image"].as_str()
+        );
         for (key, value) in env.iter_mut() {
             if key.ends_with("__HOST") && network.services.contains(value) {
                 *value = "127.0.0.1".into();
@@ -311,6 +351,123 @@ fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
             "{backend} has a health check"
         );
     }
+}
+
+#[test]
+fn compose_publishes_mysql_and_redis_on_loopback_and_the_grpc_services_not_at_all() {
+    let deployment = Deployment::load();
+    let services = &deployment.compose["services"];
+    for (backend, port) in [("mysql", 3306), ("redis", 6379)] {
+        let ports = published(&services[backend], &deployment.variables);
+        assert!(!ports.is_empty(), "{backend} is published");
+        for mapping in ports {
+            assert!(
+                mapping.starts_with("127.0.0.1:") && mapping.ends_with(&format!(":{port}")),
+                "{backend} is published on 127.0.0.1 only, not {mapping}"
+            );
+        }
+    }
+    // Reachable on the compose network only.
+    for internal in ["verification", "balance"] {
+        assert!(
+            services[internal].is_mapping(),
+            "compose.yaml has {internal}"
+        );
+        assert!(
+            services[internal]["ports"].is_null() && services[internal]["network_mode"].is_null(),
+            "{internal} is not published"
+        );
+    }
+}
+
+#[test]
+fn the_compose_grpc_roles_share_one_token() {
+    let deployment = Deployment::load();
+    let tokens: Vec<String> = ["gateway", "verification", "balance"]
+        .into_iter()
+        .map(|service| {
+            deployment
+                .container_env(service)
+                .remove("GATEWAY_GRPC__AUTH_TOKEN")
+                .unwrap_or_else(|| panic!("{service} gets GATEWAY_GRPC__AUTH_TOKEN"))
+        })
+        .collect();
+    assert!(!tokens[0].is_empty(), "the gRPC token is set");
+    assert!(
+        tokens.iter().all(|token| *token == tokens[0]),
+        "one token for all: {tokens:?}"
+    );
+}
+
+#[test]
+fn every_kubernetes_grpc_role_gets_the_token_from_the_secret() {
+    let secret = manifest("deploy/kubernetes/config.yaml", "Secret");
+    let token = secret["stringData"]["GATEWAY_GRPC__AUTH_TOKEN"].as_str();
+    assert!(
+        token.is_some_and(|token| !token.is_empty()),
+        "the Secret has the token"
+    );
+    let secret_name = secret["metadata"]["name"].as_str().expect("a named Secret");
+    for (file, role) in [
+        ("gateway.yaml", "serve"),
+        ("verification.yaml", "verification"),
+        ("balance.yaml", "balance"),
+    ] {
+        let deployment = manifest(&format!("deploy/kubernetes/{file}"), "Deployment");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(strings(&container["args"]), [role]);
+        assert!(
+            container["envFrom"].as_sequence().is_some_and(|sources| {
+                sources
+                    .iter()
+                    .any(|source| source["secretRef"]["name"].as_str() == Some(secret_name))
+            }),
+            "{file} takes the whole Secret with envFrom"
+        );
+    }
+}
+
+#[test]
+fn the_network_policies_let_only_the_gateway_and_chat_servers_reach_the_grpc_ports() {
+    let pods_of = |file: &str| -> String {
+        let deployment = manifest(&format!("deploy/kubernetes/{file}"), "Deployment");
+        selected_name(&deployment["spec"]["selector"])
+    };
+    // Port → (the pods it is open on, the pods it is open to).
+    let mut open: BTreeMap<u64, (String, Vec<String>)> = BTreeMap::new();
+    for policy in manifests("deploy/kubernetes/network-policy.yaml") {
+        assert_eq!(policy["kind"].as_str(), Some("NetworkPolicy"));
+        assert_eq!(policy["apiVersion"].as_str(), Some("networking.k8s.io/v1"));
+        let pods = selected_name(&policy["spec"]["podSelector"]);
+        for rule in policy["spec"]["ingress"].as_sequence().unwrap() {
+            let from: Vec<String> = rule["from"]
+                .as_sequence()
+                .map(|peers| {
+                    peers
+                        .iter()
+                        .map(|peer| selected_name(&peer["podSelector"]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for port in rule["ports"].as_sequence().unwrap() {
+                let number = port["port"].as_u64().expect("a numeric port");
+                open.insert(number, (pods.clone(), from.clone()));
+            }
+        }
+    }
+    let gateway = pods_of("gateway.yaml");
+    assert_eq!(
+        open.get(&65500),
+        Some(&(pods_of("verification.yaml"), vec![gateway.clone()]))
+    );
+    // Chat servers are selected by the label the file asks operators to give them.
+    assert_eq!(
+        open.get(&59900),
+        Some(&(
+            pods_of("balance.yaml"),
+            vec![gateway, "chat-server".to_owned()]
+        ))
+    );
 }
 
 #[actix_web::test]
@@ -401,13 +558,26 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // A chat server announces itself to the balance service, as real ones do.
+    // A chat server announces itself to the balance service, as real ones do:
+    // with the gRPC token of `.env`; without it the call is refused.
     let mut balancer =
         BalancerServiceClient::connect(format!("http://127.0.0.1:{}", network.ports[&59900]))
             .await
             .unwrap();
+    let refused = balancer
+        .register_chatting_server_instance(crate::balance_service::server("chat-0", "8091"))
+        .await
+        .expect_err("no token, no call");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let mut register = tonic::Request::new(crate::balance_service::server("chat-1", "8090"));
+    register.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", variables["GRPC_AUTH_TOKEN"])
+            .parse()
+            .unwrap(),
+    );
     let registered = balancer
-        .register_chatting_server_instance(crate::balance_service::server("chat-1", "8090"))
+        .register_chatting_server_instance(register)
         .await
         .unwrap()
         .into_inner();
