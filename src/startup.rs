@@ -119,7 +119,10 @@ fn serve(
     let actors = web::Data::new(actors);
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
-    let body_limit = web::PayloadConfig::new(settings.http.max_body_bytes);
+    let body_rules = web::Data::new(http::body::BodyRules {
+        max_bytes: settings.http.max_body_bytes,
+        deadline: Duration::from_millis(settings.http.client_request_timeout_ms),
+    });
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(
@@ -132,7 +135,7 @@ fn serve(
             .app_data(metrics.clone())
             .app_data(draining.clone())
             .app_data(limits.clone())
-            .app_data(body_limit.clone())
+            .app_data(body_rules.clone())
             .configure(http::configure)
     });
     // Slow-loris: a client that does not finish its request head in time is
@@ -143,6 +146,9 @@ fn serve(
     // SIGTERM/SIGINT: stop accepting, let requests under way finish.
     // Signals are handled by `Application::run_until_stopped`, which stops
     // in the order of `crate::shutdown`.
+    // A client that closes its side has gone away: stop its request rather
+    // than finish it for nobody (a hash waiting for it is then skipped).
+    server = server.h1_allow_half_closed(false);
     server = server
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)

@@ -10,7 +10,7 @@ use crate::db::queries::{self, Insertion};
 use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
 use crate::metrics::{Metrics, PoolUsage};
-use crate::security::password::HashError;
+use crate::security::password::{HashCaps, HashError, Interest};
 use crate::security::{NewPasswordError, PasswordHasher, Verdict};
 use crate::status::Status;
 
@@ -45,6 +45,8 @@ impl AccountError {
             AccountError::NotFound => Status::MysqlAccountNotExists,
             AccountError::WrongCredentials => Status::LoginInfoError,
             AccountError::Guessable => Status::InputInvalid,
+            // Too many hashes waiting: the client may retry shortly.
+            AccountError::Hashing(HashError::Busy) => Status::RateLimited,
             // A failed hash is a server-side fault like a database one; the
             // protocol has no more specific code for it.
             AccountError::Database(_) | AccountError::Hashing(_) => Status::MysqlInternalError,
@@ -68,16 +70,28 @@ impl AccountActor {
         password: Password,
         username: &Username,
         email: &Email,
+        interest: Interest,
     ) -> impl Future<Output = Result<String, AccountError>> + 'static {
         let hasher = self.hasher.clone();
         let inputs = vec![username.as_str().to_owned(), email.as_str().to_owned()];
         let min_score = self.settings.security.min_password_score;
-        async move { Ok(hasher.hash_new(password, inputs, min_score).await?) }
+        async move {
+            Ok(hasher
+                .hash_new(password, inputs, min_score, interest)
+                .await?)
+        }
     }
 
     pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
         let pool = build_pool(&settings.mysql);
-        let hasher = PasswordHasher::new(settings.security.hash_threads)?;
+        let security = &settings.security;
+        let caps = HashCaps {
+            memory_kib: security.max_hash_memory_kib,
+            passes: security.max_hash_passes,
+            lanes: security.max_hash_lanes,
+        };
+        let hasher =
+            PasswordHasher::new(security.hash_threads, security.max_pending_hashes, caps)?;
         Ok(Self {
             settings,
             metrics,
@@ -137,6 +151,8 @@ pub struct Register {
     pub username: Username,
     pub email: Email,
     pub password: Password,
+    /// The request's interest in the hash (see `security::password`).
+    pub interest: Interest,
 }
 
 impl Handler<Register> for AccountActor {
@@ -144,7 +160,12 @@ impl Handler<Register> for AccountActor {
 
     fn handle(&mut self, message: Register, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
-        let hashing = self.hash_new(message.password, &message.username, &message.email);
+        let hashing = self.hash_new(
+            message.password,
+            &message.username,
+            &message.email,
+            message.interest,
+        );
         Box::pin(async move {
             // Hash before checking out a connection: no connection sits idle
             // for the length of a hash.
@@ -207,6 +228,7 @@ pub struct ResetPassword {
     pub username: Username,
     pub email: Email,
     pub password: Password,
+    pub interest: Interest,
 }
 
 impl Handler<ResetPassword> for AccountActor {
@@ -214,7 +236,12 @@ impl Handler<ResetPassword> for AccountActor {
 
     fn handle(&mut self, message: ResetPassword, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
-        let hashing = self.hash_new(message.password, &message.username, &message.email);
+        let hashing = self.hash_new(
+            message.password,
+            &message.username,
+            &message.email,
+            message.interest,
+        );
         Box::pin(async move {
             let hash = hashing.await?;
             let (key, email) = (message.username.key(), message.email.as_str());
@@ -239,6 +266,7 @@ impl Handler<ResetPassword> for AccountActor {
 pub struct Authenticate {
     pub username: Username,
     pub password: Password,
+    pub interest: Interest,
 }
 
 impl Handler<Authenticate> for AccountActor {
@@ -256,7 +284,15 @@ impl Handler<Authenticate> for AccountActor {
                 Some(row) => (Some(row.uuid), Some(row.password)),
                 None => (None, None),
             };
-            let verdict = hasher.verify(message.password, stored.clone()).await?;
+            let verdict = hasher
+                .verify(message.password, stored.clone(), message.interest)
+                .await?;
+            if let (Verdict::OverCaps, Some(uuid)) = (&verdict, uuid) {
+                log::error!(
+                    "account {uuid}: its stored password hash asks for argon2 parameters above \
+                     security.max_hash_*; refused as a wrong password"
+                );
+            }
             let (Verdict::Match { rehash }, Some(uuid), Some(stored)) = (verdict, uuid, stored)
             else {
                 return Err(AccountError::WrongCredentials);

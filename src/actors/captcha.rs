@@ -10,11 +10,12 @@ use crate::grpc::proto::GetVerificationRequest;
 use crate::grpc::proto::verification_service_client::VerificationServiceClient;
 use crate::grpc::{lazy_channel, verification_error};
 use crate::kv::codes::{self, ClaimedCode, CodeSlot};
-use crate::kv::{self, RedisPool, StoreError};
+use crate::kv::{self, RedisPool, StoreError, keys};
 use crate::metrics::{Metrics, PoolUsage};
 use crate::status::Status;
 
-/// Owns the verification service's channel and the Redis pool.
+/// Owns the verification service's channel and the Redis pool of the state
+/// shared with the other services (codes, chat-server tokens).
 pub struct CaptchaActor {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
@@ -201,5 +202,25 @@ impl Handler<RestoreCode> for CaptchaActor {
         let redis = self.redis.clone();
         let limit = self.settings.redis.timeout();
         Box::pin(async move { Ok(codes::restore(&redis, limit, claimed).await?) })
+    }
+}
+
+/// Revokes the chat-server token of user `uuid` (after a password reset):
+/// the old token then fails at the chat server, and the next login gets a
+/// new one from the balance service.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct RevokeChatToken {
+    pub uuid: i32,
+}
+
+impl Handler<RevokeChatToken> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, message: RevokeChatToken, _: &mut Context<Self>) -> Self::Result {
+        let redis = self.redis.clone();
+        let limit = self.settings.redis.timeout();
+        let key = keys::user_token(&self.settings.redis.key_prefix, message.uuid);
+        Box::pin(async move { Ok(kv::delete(&redis, limit, key).await?) })
     }
 }

@@ -221,7 +221,7 @@ impl Handler<ClearLogin> for LimitActor {
         let key = keys::login_attempts(&self.settings.redis.key_prefix, &message.username.key());
         let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
         Box::pin(async move {
-            if let Err(error) = counters::clear(&redis, limit, key).await {
+            if let Err(error) = kv::delete(&redis, limit, key).await {
                 log::warn!("login attempts of an account not cleared: {error}");
             }
         })

@@ -1,6 +1,7 @@
 //! The HTTP face of the gateway (PROTOCOL.md §1): routes, the JSON shapes of
 //! requests and answers, and the mapping of every failure to a status code.
 
+pub mod body;
 mod error;
 mod limits;
 mod metrics;

@@ -17,7 +17,50 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::Malformed("the body is not a JSON object".into()));
     }
-    serde_json::from_slice(body).map_err(|error| ApiError::Malformed(error.to_string()))
+    let mut json = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut json)
+        .map_err(|error| ApiError::Malformed(describe(&error)))
+}
+
+/// What was wrong with a body, for the log: the field, the kind of error
+/// and the position, never the value (serde's own message quotes it, and
+/// the value may be a password or a code sent as a number).
+fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = error.inner();
+    let message = inner.to_string();
+    let kind = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "missing field",
+        "unknown field",
+        "duplicate field",
+        "EOF",
+        "trailing characters",
+    ]
+    .into_iter()
+    .find(|kind| message.starts_with(kind))
+    .unwrap_or(match inner.classify() {
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Data => "unacceptable data",
+        serde_json::error::Category::Io => "unreadable",
+    });
+    // A missing field is named in serde's message; only our own field names
+    // (plain identifiers) can appear there.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let field = match (missing, error.path().to_string()) {
+        (Some(name), _) => name.to_owned(),
+        (None, path) => path,
+    };
+    format!(
+        "field `{field}`: {kind} at line {} column {}",
+        inner.line(),
+        inner.column()
+    )
 }
 
 /// Asks for a code to be mailed.
@@ -129,6 +172,29 @@ mod tests {
             let error = decode::<VerificationRequest>(body).err().unwrap();
             assert_eq!(error.status(), Status::JsonParseError, "{body:?}");
         }
+    }
+
+    #[test]
+    fn a_malformed_body_is_described_without_its_values() {
+        let cases = [
+            (&br#"{"email": 424242}"#[..], "field `email`: invalid type"),
+            (br#"{"email": "a@b.co", "email": "x"}"#, "duplicate field"),
+            (br#"{"mail": "secret-value"}"#, "field `email`: missing field"),
+            (br#"{"email": "secret-value"#, "unexpected end"),
+        ];
+        for (body, expected) in cases {
+            let error = decode::<VerificationRequest>(body).err().unwrap();
+            let logged = error.to_string();
+            assert!(logged.contains(expected), "{logged}");
+            assert!(logged.contains("line 1 column"), "{logged}");
+            for value in ["424242", "secret-value", "a@b.co"] {
+                assert!(!logged.contains(value), "{logged}");
+            }
+        }
+        let password = decode::<LoginRequest>(br#"{"username":"u","password":12345678}"#);
+        let logged = password.err().unwrap().to_string();
+        assert!(logged.contains("field `password`"), "{logged}");
+        assert!(!logged.contains("12345678"), "{logged}");
     }
 
     #[test]

@@ -38,14 +38,3 @@ pub async fn hit(
     })
     .await
 }
-
-/// Forgets the events counted at `key`.
-pub async fn clear(pool: &RedisPool, limit: Duration, key: String) -> Result<(), StoreError> {
-    with_connection(pool, limit, |mut connection| async move {
-        redis::cmd("DEL")
-            .arg(key)
-            .query_async(&mut connection)
-            .await
-    })
-    .await
-}

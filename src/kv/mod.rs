@@ -88,3 +88,14 @@ where
         .await
         .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
+
+/// Deletes `key` (a counter to forget, a token to revoke).
+pub async fn delete(pool: &RedisPool, limit: Duration, key: String) -> Result<(), StoreError> {
+    with_connection(pool, limit, |mut connection| async move {
+        redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+    })
+    .await
+}

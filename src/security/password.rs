@@ -7,10 +7,20 @@
 //! argon2 memory for the next hash: allocating it per hash either leaves
 //! the allocator holding hundreds of MiB or, returned to the OS every time,
 //! costs a fifth of the throughput in page faults.
-
-use std::sync::Arc;
+//!
+//! Hashing is bounded three ways, so no client and no stored row can make it
+//! unbounded:
+//!
+//! * at most `security.max_pending_hashes` jobs are queued or running; more
+//!   are refused at once ([`HashError::Busy`], answered 27);
+//! * a job whose request has gone away (its [`RequestGuard`] dropped: the
+//!   client disconnected) is dropped before it hashes;
+//! * a stored hash whose parameters exceed the caps
+//!   (`security.max_hash_*`) is not computed at all ([`Verdict::OverCaps`]).
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -35,6 +45,54 @@ pub enum HashError {
     Argon2(String),
     #[error("hashing task failed: {0}")]
     Task(String),
+    #[error("too many password hashes waiting")]
+    Busy,
+    #[error("the request went away before its hash was computed")]
+    Abandoned,
+}
+
+/// Held by a request for as long as it waits for a hash; dropping it (the
+/// client went away and actix-web dropped the handler) cancels the job.
+#[derive(Debug, Default)]
+pub struct RequestGuard(Arc<()>);
+
+impl RequestGuard {
+    pub fn interest(&self) -> Interest {
+        Interest(Arc::downgrade(&self.0))
+    }
+}
+
+/// Whether anyone still waits for a job: a weak handle on a [`RequestGuard`].
+#[derive(Debug, Clone, Default)]
+pub struct Interest(Weak<()>);
+
+impl Interest {
+    fn is_gone(&self) -> bool {
+        self.0.strong_count() == 0
+    }
+
+    /// For work nobody can cancel (tests, the decoy).
+    pub fn forever() -> Interest {
+        Interest(Arc::downgrade(&FOREVER))
+    }
+}
+
+static FOREVER: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
+
+/// The largest argon2 parameters a stored hash may ask for.
+#[derive(Debug, Clone, Copy)]
+pub struct HashCaps {
+    pub memory_kib: u32,
+    pub passes: u32,
+    pub lanes: u32,
+}
+
+impl HashCaps {
+    fn admit(&self, params: &Params) -> bool {
+        params.m_cost() <= self.memory_kib
+            && params.t_cost() <= self.passes
+            && params.p_cost() <= self.lanes
+    }
 }
 
 /// Why a new password was not hashed.
@@ -50,6 +108,9 @@ pub enum NewPasswordError {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
     Mismatch,
+    /// The stored hash asks for more than the caps allow: not computed, a
+    /// wrong password for the client, an error for the operator.
+    OverCaps,
     /// The password is right. `rehash` holds a new PHC string to store when
     /// the stored one is legacy plaintext or uses weaker parameters.
     Match {
@@ -63,11 +124,29 @@ pub struct PasswordHasher {
     /// Verified when an account does not exist, so that an unknown name
     /// costs the same as a wrong password.
     decoy: Arc<str>,
+    caps: HashCaps,
+    /// Jobs queued or running, at most `max_pending`.
+    pending: Arc<AtomicUsize>,
+    max_pending: usize,
+}
+
+/// Counts one job as pending from enqueueing until it is dropped, whether it
+/// ran, was skipped or panicked.
+struct PendingSlot(Arc<AtomicUsize>);
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl PasswordHasher {
     /// `threads` = 0 means one per CPU core.
-    pub fn new(threads: usize) -> Result<Self, HashError> {
+    pub fn new(
+        threads: usize,
+        max_pending: usize,
+        caps: HashCaps,
+    ) -> Result<Self, HashError> {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -85,6 +164,9 @@ impl PasswordHasher {
         Ok(Self {
             threads: Arc::new(pool),
             decoy: decoy.into(),
+            caps,
+            pending: Arc::new(AtomicUsize::new(0)),
+            max_pending: max_pending.max(1),
         })
     }
 
@@ -97,8 +179,9 @@ impl PasswordHasher {
         password: Password,
         user_inputs: Vec<String>,
         min_score: u8,
+        interest: Interest,
     ) -> Result<String, NewPasswordError> {
-        self.run(move || {
+        self.run(interest, move || {
             let inputs: Vec<&str> = user_inputs.iter().map(String::as_str).collect();
             if !is_strong_enough(password.expose(), &inputs, min_score) {
                 return Ok(Err(NewPasswordError::Guessable));
@@ -114,23 +197,41 @@ impl PasswordHasher {
         &self,
         password: Password,
         stored: Option<String>,
+        interest: Interest,
     ) -> Result<Verdict, HashError> {
-        let decoy = Arc::clone(&self.decoy);
-        self.run(move || match stored {
-            Some(stored) => verify_now(password.expose(), &stored, &decoy),
+        let (decoy, caps) = (Arc::clone(&self.decoy), self.caps);
+        self.run(interest, move || match stored {
+            Some(stored) => verify_now(password.expose(), &stored, &decoy, &caps),
             None => spend_decoy(password.expose(), &decoy),
         })
         .await
     }
 
-    /// Queues `work` on the hashing threads and waits for it without
-    /// blocking the async worker.
+    /// Queues `work` on the hashing threads, unless `max_pending` jobs are
+    /// waiting already, and waits for it without blocking the async worker.
+    /// The job is skipped if nobody is interested any more when its turn
+    /// comes.
     async fn run<T: Send + 'static>(
         &self,
+        interest: Interest,
         work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        let admitted = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
+                (pending < self.max_pending).then_some(pending + 1)
+            });
+        if admitted.is_err() {
+            return Err(HashError::Busy);
+        }
+        let slot = PendingSlot(Arc::clone(&self.pending));
         let (reply, outcome) = tokio::sync::oneshot::channel();
         self.threads.spawn(move || {
+            let _slot = slot;
+            if interest.is_gone() || reply.is_closed() {
+                let _ = reply.send(Err(HashError::Abandoned));
+                return;
+            }
             let _ = reply.send(work());
         });
         outcome
@@ -156,14 +257,22 @@ fn hash_into(
         if memory.len() < params.block_count() {
             memory.resize(params.block_count(), Block::default());
         }
-        argon2
+        let hashed = argon2
             .hash_password_into_with_memory(
                 password,
                 salt,
                 out,
                 &mut memory[..params.block_count()],
             )
-            .map_err(|error| HashError::Argon2(error.to_string()))
+            .map_err(|error| HashError::Argon2(error.to_string()));
+        // A stored hash with more memory than today's (within the caps)
+        // must not leave every hashing thread holding that much for good.
+        let kept = MEMORY_KIB as usize;
+        if memory.len() > kept {
+            memory.truncate(kept);
+            memory.shrink_to_fit();
+        }
+        hashed
     })
 }
 
@@ -209,9 +318,20 @@ fn verify_phc(password: &str, stored: &PasswordHash) -> Result<bool, HashError> 
     Ok(bool::from(out.as_slice().ct_eq(expected.as_bytes())))
 }
 
-fn verify_now(password: &str, stored: &str, decoy: &str) -> Result<Verdict, HashError> {
+fn verify_now(
+    password: &str,
+    stored: &str,
+    decoy: &str,
+    caps: &HashCaps,
+) -> Result<Verdict, HashError> {
     match PasswordHash::new(stored) {
         Ok(phc) if phc.algorithm.as_str().starts_with("argon2") => {
+            match Params::try_from(&phc) {
+                Ok(params) if caps.admit(&params) => {}
+                // Unreadable parameters fail in verify_phc with an error.
+                Err(_) => {}
+                Ok(_) => return Ok(Verdict::OverCaps),
+            }
             if !verify_phc(password, &phc)? {
                 return Ok(Verdict::Mismatch);
             }
@@ -263,11 +383,25 @@ mod tests {
         Password::parse(text.into()).unwrap()
     }
 
+    const CAPS: HashCaps = HashCaps {
+        memory_kib: 65536,
+        passes: 10,
+        lanes: 4,
+    };
+
+    fn hasher() -> PasswordHasher {
+        PasswordHasher::new(1, 64, CAPS).unwrap()
+    }
+
+    fn any() -> Interest {
+        Interest::forever()
+    }
+
     #[tokio::test]
     async fn a_hash_is_argon2id_with_asvs_parameters_and_verifies() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = hasher();
         let hash = hasher
-            .hash_new(password("correct horse"), vec![], 2)
+            .hash_new(password("correct horse"), vec![], 2, any())
             .await
             .unwrap();
         assert!(
@@ -275,29 +409,29 @@ mod tests {
             "{hash}"
         );
         let right = hasher
-            .verify(password("correct horse"), Some(hash.clone()))
+            .verify(password("correct horse"), Some(hash.clone()), any())
             .await;
         assert_eq!(right.unwrap(), Verdict::Match { rehash: None });
-        let wrong = hasher.verify(password("wrong horse"), Some(hash)).await;
+        let wrong = hasher.verify(password("wrong horse"), Some(hash), any()).await;
         assert_eq!(wrong.unwrap(), Verdict::Mismatch);
     }
 
     #[tokio::test]
     async fn a_guessable_new_password_is_not_hashed() {
-        let hasher = PasswordHasher::new(1).unwrap();
-        let weak = hasher.hash_new(password("Password123"), vec![], 2).await;
+        let hasher = hasher();
+        let weak = hasher.hash_new(password("Password123"), vec![], 2, any()).await;
         assert!(matches!(weak, Err(NewPasswordError::Guessable)));
         let own_name = hasher
-            .hash_new(password("walter.white"), vec!["walter.white".into()], 2)
+            .hash_new(password("walter.white"), vec!["walter.white".into()], 2, any())
             .await;
         assert!(matches!(own_name, Err(NewPasswordError::Guessable)));
     }
 
     #[tokio::test]
     async fn legacy_plaintext_matches_once_and_asks_for_a_rehash() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = hasher();
         let verdict = hasher
-            .verify(password("Legacy123"), Some("Legacy123".into()))
+            .verify(password("Legacy123"), Some("Legacy123".into()), any())
             .await
             .unwrap();
         let Verdict::Match { rehash: Some(new) } = verdict else {
@@ -305,7 +439,7 @@ mod tests {
         };
         assert!(new.starts_with("$argon2id$"));
         let wrong = hasher
-            .verify(password("Legacy1234"), Some("Legacy123".into()))
+            .verify(password("Legacy1234"), Some("Legacy123".into()), any())
             .await;
         assert_eq!(wrong.unwrap(), Verdict::Mismatch);
     }
@@ -333,9 +467,9 @@ mod tests {
             Params::new(8 * 1024, 1, 1, None).unwrap(),
         );
         let stored: PasswordHash = weak.hash_password(b"old params").unwrap();
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = hasher();
         let verdict = hasher
-            .verify(password("old params"), Some(stored.to_string()))
+            .verify(password("old params"), Some(stored.to_string()), any())
             .await
             .unwrap();
         assert!(matches!(verdict, Verdict::Match { rehash: Some(_) }));
@@ -343,11 +477,48 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_account_never_matches() {
-        let hasher = PasswordHasher::new(1).unwrap();
+        let hasher = hasher();
         let verdict = hasher
-            .verify(password("anything at all"), None)
+            .verify(password("anything at all"), None, any())
             .await
             .unwrap();
         assert_eq!(verdict, Verdict::Mismatch);
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_over_the_caps_is_not_computed() {
+        let hasher = hasher();
+        for params in ["m=4294967295,t=2,p=1", "m=19456,t=4294967295,p=1", "m=19456,t=2,p=255"] {
+            let stored = format!("$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA");
+            let verdict = hasher.verify(password("anything at all"), Some(stored), any());
+            assert_eq!(verdict.await.unwrap(), Verdict::OverCaps, "{params}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_requester_left_is_skipped() {
+        let hasher = hasher();
+        let guard = RequestGuard::default();
+        let interest = guard.interest();
+        drop(guard);
+        let verdict = hasher.verify(password("anything at all"), None, interest);
+        assert!(matches!(verdict.await, Err(HashError::Abandoned)));
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let hasher = PasswordHasher::new(1, 2, CAPS).unwrap();
+        let jobs: Vec<_> = (0..6)
+            .map(|_| hasher.verify(password("anything at all"), None, any()))
+            .collect();
+        let outcomes = futures_util::future::join_all(jobs).await;
+        let busy = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Err(HashError::Busy)))
+            .count();
+        assert_eq!(busy, 4, "{outcomes:?}");
+        // The slots are free again.
+        let again = hasher.verify(password("anything at all"), None, any());
+        assert_eq!(again.await.unwrap(), Verdict::Mismatch);
     }
 }

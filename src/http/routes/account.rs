@@ -1,8 +1,11 @@
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 
 use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::{CheckAccount, ResetPassword};
+use crate::actors::captcha::RevokeChatToken;
+use crate::http::body::RequestBody;
+use crate::security::password::RequestGuard;
 use crate::domain::{Email, Username};
 use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{AccountRequest, ResetRequest, decode};
@@ -18,7 +21,7 @@ use crate::http::{ApiError, Reply};
     request_body(content = AccountRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn check_account_exists(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn check_account_exists(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: AccountRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let email = Email::parse(&request.email)?;
@@ -46,19 +49,31 @@ pub async fn check_account_exists(body: Bytes, actors: Data<Actors>) -> Result<R
     request_body(content = ResetRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn reset_password(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn reset_password(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
+    let waiting = RequestGuard::default();
     let reset = ResetPassword {
         username: request.username,
         email: request.email.clone(),
         password: request.password,
+        interest: waiting.interest(),
     };
     spend_code(&actors, request.email, request.code, async {
-        Ok(actors
+        let uuid = actors
             .account
             .send(reset)
             .await
-            .map_err(ApiError::account_gone)??)
+            .map_err(ApiError::account_gone)??;
+        // A reset that leaves the old chat token valid would leave whoever
+        // holds it logged in. If Redis fails here the answer is 8 and the
+        // code is given back: the user's retry sets the same password again
+        // and revokes the token then.
+        actors
+            .captcha
+            .send(RevokeChatToken { uuid })
+            .await
+            .map_err(ApiError::captcha_gone)??;
+        Ok(())
     })
     .await?;
     Ok(Reply::success())

@@ -1,4 +1,4 @@
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 
 use crate::actors::Actors;
 use crate::actors::account::Authenticate;
@@ -6,7 +6,9 @@ use crate::actors::balance::AllocateChatServer;
 use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::domain::{Password, Username};
 use crate::http::openapi::EndpointAnswer;
+use crate::http::body::RequestBody;
 use crate::http::request::{LoginRequest, decode};
+use crate::security::password::RequestGuard;
 use crate::http::{ApiError, Reply};
 
 /// `/trylogin_server`: checks the credentials and relays the least-loaded
@@ -21,7 +23,7 @@ use crate::http::{ApiError, Reply};
     request_body(content = LoginRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn try_login_server(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn try_login_server(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let password = Password::parse(request.password)?;
@@ -32,11 +34,13 @@ pub async fn try_login_server(body: Bytes, actors: Data<Actors>) -> Result<Reply
         })
         .await
         .map_err(ApiError::limits_gone)??;
+    let waiting = RequestGuard::default();
     let uuid = actors
         .account
         .send(Authenticate {
             username: username.clone(),
             password,
+            interest: waiting.interest(),
         })
         .await
         .map_err(ApiError::account_gone)??;

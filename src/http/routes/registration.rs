@@ -1,10 +1,12 @@
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 
 use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::Register;
 use crate::http::openapi::EndpointAnswer;
+use crate::http::body::RequestBody;
 use crate::http::request::{RegistrationRequest, decode};
+use crate::security::password::RequestGuard;
 use crate::http::{ApiError, Reply};
 
 /// `/post_registration`: creates an account with a valid e-mailed code.
@@ -16,13 +18,15 @@ use crate::http::{ApiError, Reply};
     request_body(content = RegistrationRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn post_registration(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn post_registration(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request = decode::<RegistrationRequest>(&body)?.parse()?;
     let (username, email) = (request.username, request.email);
+    let waiting = RequestGuard::default();
     let register = Register {
         username: username.clone(),
         email: email.clone(),
         password: request.password,
+        interest: waiting.interest(),
     };
     let uuid = spend_code(&actors, email.clone(), request.code, async {
         Ok(actors

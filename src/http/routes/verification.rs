@@ -1,9 +1,10 @@
-use actix_web::web::{Bytes, Data};
+use actix_web::web::Data;
 
 use crate::actors::Actors;
 use crate::actors::captcha::IssueCode;
 use crate::domain::Email;
 use crate::http::openapi::EndpointAnswer;
+use crate::http::body::RequestBody;
 use crate::http::request::{VerificationRequest, decode};
 use crate::http::{ApiError, Reply};
 
@@ -16,7 +17,7 @@ use crate::http::{ApiError, Reply};
     request_body(content = VerificationRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn get_verification(body: Bytes, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn get_verification(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
     actors

@@ -82,7 +82,7 @@ impl Mailer {
             Mailer::Smtp { transport, from } => {
                 let message = code_message(from, to, code, valid_for)?;
                 transport.send(message).await?;
-                log::info!("mail to {to} sent");
+                log::info!("mail to {} sent", to.masked());
             }
             Mailer::Log { outbox, from } => {
                 if let Some(outbox) = outbox {
@@ -94,7 +94,7 @@ impl Mailer {
                     let path = outbox.join(format!("{millis}-{to}.eml"));
                     tokio::fs::write(path, message.formatted()).await?;
                 }
-                log::info!("mail to {to} queued");
+                log::info!("mail to {} queued", to.masked());
             }
         }
         Ok(())

@@ -93,7 +93,10 @@ impl VerificationServer {
         if let Err(error) = self.mailer.send_code(email, &code, self.code_ttl).await {
             // An undelivered code must not stay usable, nor block a retry.
             if let Err(cleanup) = codes::withdraw(&self.redis, limit, &slot, &code).await {
-                log::error!("undelivered code for {email} not withdrawn: {cleanup}");
+                log::error!(
+                    "undelivered code for {} not withdrawn: {cleanup}",
+                    email.masked()
+                );
             }
             return Err(error.into());
         }
@@ -108,22 +111,23 @@ impl VerificationService for VerificationServer {
         request: Request<GetVerificationRequest>,
     ) -> Result<Response<GetVerificationResponse>, tonic::Status> {
         let raw = request.into_inner().email;
-        let (email, outcome) = match Email::parse(&raw) {
+        let (email, masked, outcome) = match Email::parse(&raw) {
             Ok(email) => {
                 let outcome = self.issue(&email).await;
-                (email.into_string(), outcome)
+                let masked = email.masked().to_string();
+                (email.into_string(), masked, outcome)
             }
-            Err(_) => (raw, Err(IssueError::InvalidAddress)),
+            Err(_) => (raw, "an invalid address".into(), Err(IssueError::InvalidAddress)),
         };
         let (error, message) = match outcome {
             Ok(()) => (verification_error::OK, "code sent".to_owned()),
             Err(error) => {
                 match &error {
                     IssueError::Store(_) | IssueError::Mail(_) => {
-                        log::error!("no code for {email}: {error}")
+                        log::error!("no code for {masked}: {error}")
                     }
                     IssueError::InvalidAddress | IssueError::TooSoon => {
-                        log::info!("no code for {email}: {error}")
+                        log::info!("no code for {masked}: {error}")
                     }
                 }
                 (error.code(), error.to_string())
