@@ -1,11 +1,10 @@
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
-use tonic::transport::Channel;
 
 use super::{Health, Probe, Restart, StartError};
 use crate::config::Settings;
-use crate::grpc::lazy_channel;
+use crate::grpc::{PeerChannel, lazy_channel};
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
 use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
 use crate::metrics::Metrics;
@@ -15,7 +14,7 @@ use crate::status::Status;
 pub struct BalanceActor {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    balancer: BalancerServiceClient<Channel>,
+    balancer: BalancerServiceClient<PeerChannel>,
 }
 
 /// Where a user is to connect, as the balance service chose it.
@@ -65,8 +64,8 @@ impl BalanceActor {
         })
     }
 
-    fn build(settings: &Settings) -> Result<BalancerServiceClient<Channel>, StartError> {
-        let channel = lazy_channel(settings.balance.uri(), &settings.grpc)?;
+    fn build(settings: &Settings) -> Result<BalancerServiceClient<PeerChannel>, StartError> {
+        let channel = lazy_channel(settings.balance.uri(&settings.grpc), &settings.grpc)?;
         Ok(BalancerServiceClient::new(channel))
     }
 }

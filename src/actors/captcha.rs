@@ -1,14 +1,13 @@
 use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture, Supervised};
-use tonic::transport::Channel;
 
 use super::{Health, Probe, ReportPool, Restart, StartError};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
 use crate::grpc::proto::verification_service_client::VerificationServiceClient;
-use crate::grpc::{lazy_channel, verification_error};
+use crate::grpc::{PeerChannel, lazy_channel, verification_error};
 use crate::kv::codes::{self, ClaimedCode, CodeSlot};
 use crate::kv::{self, RedisPool, StoreError, keys};
 use crate::metrics::{Metrics, PoolUsage};
@@ -19,7 +18,7 @@ use crate::status::Status;
 pub struct CaptchaActor {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    verification: VerificationServiceClient<Channel>,
+    verification: VerificationServiceClient<PeerChannel>,
     redis: RedisPool,
 }
 
@@ -61,8 +60,8 @@ impl CaptchaActor {
 
     fn build(
         settings: &Settings,
-    ) -> Result<(VerificationServiceClient<Channel>, RedisPool), StartError> {
-        let channel = lazy_channel(settings.verification.uri(), &settings.grpc)?;
+    ) -> Result<(VerificationServiceClient<PeerChannel>, RedisPool), StartError> {
+        let channel = lazy_channel(settings.verification.uri(&settings.grpc), &settings.grpc)?;
         Ok((
             VerificationServiceClient::new(channel),
             kv::build_pool(&settings.redis)?,

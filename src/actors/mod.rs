@@ -62,8 +62,8 @@ pub struct Actors {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("invalid peer address: {0}")]
-    Peer(#[from] tonic::transport::Error),
+    #[error("gRPC peer: {0}")]
+    Peer(#[from] crate::grpc::PeerError),
     #[error("invalid Redis settings: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("metrics: {0}")]

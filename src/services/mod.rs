@@ -12,7 +12,29 @@ use std::future::Future;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
-use tonic::transport::Server;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Server, ServerTlsConfig};
+
+use crate::config::GrpcSettings;
+use crate::grpc::auth::BearerCheck;
+use crate::grpc::tls;
+
+/// What guards a service: the bearer token every call must carry
+/// (`grpc.auth_token`) and TLS (`grpc.tls_cert`, `grpc.tls_key`).
+#[derive(Clone, Default)]
+pub struct ServiceGuard {
+    check: BearerCheck,
+    tls: Option<ServerTlsConfig>,
+}
+
+impl ServiceGuard {
+    pub fn new(settings: &GrpcSettings) -> Result<ServiceGuard, ServiceError> {
+        Ok(ServiceGuard {
+            check: BearerCheck::new(&settings.auth_token),
+            tls: tls::server_config(settings)?,
+        })
+    }
+}
 
 /// Binds a gRPC listener; port 0 asks the OS for a free one.
 pub async fn bind(host: &str, port: u16) -> Result<TcpListener, ServiceError> {
@@ -37,6 +59,8 @@ pub enum ServiceError {
     Mail(#[from] verification::mailer::MailError),
     #[error("gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("gRPC TLS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Serves the verification service on `listener` until `shutdown` resolves.
@@ -45,8 +69,9 @@ pub async fn serve_verification(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    let routes = Routes::new(service.into_service());
-    serve("verification", routes, listener, shutdown).await
+    let guard = service.guard().clone();
+    let routes = Routes::new(InterceptedService::new(service.into_service(), guard.check));
+    serve("verification", routes, guard.tls, listener, shutdown).await
 }
 
 /// Serves the balance service on `listener` until `shutdown` resolves.
@@ -55,18 +80,24 @@ pub async fn serve_balance(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
-    let routes = Routes::new(service.into_service());
-    serve("balance", routes, listener, shutdown).await
+    let guard = service.guard().clone();
+    let routes = Routes::new(InterceptedService::new(service.into_service(), guard.check));
+    serve("balance", routes, guard.tls, listener, shutdown).await
 }
 
 async fn serve(
     name: &str,
     routes: Routes,
+    tls: Option<ServerTlsConfig>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     log_listening(name, &listener);
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;

@@ -13,7 +13,7 @@ use redis::{AsyncCommands, Script};
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response};
 
-use self::registry::{Registry, ServerAddress, least_loaded};
+use self::registry::{Registration, Registry, ServerAddress, least_loaded};
 use crate::config::Settings;
 use crate::grpc::proto::balancer_service_server::{BalancerService, BalancerServiceServer};
 use crate::grpc::proto::{
@@ -40,6 +40,7 @@ static TOKEN: LazyLock<Script> = LazyLock::new(|| {
 });
 
 pub struct BalanceServer {
+    guard: super::ServiceGuard,
     chat_servers: Registry,
     grpc_servers: Registry,
     redis: RedisPool,
@@ -67,7 +68,7 @@ impl BalanceServer {
                 host: server.host.clone(),
                 port: server.port.to_string(),
             };
-            if !chat_servers.register(server.name.clone(), address) {
+            if chat_servers.register(server.name.clone(), address) != Registration::Added {
                 log::warn!(
                     "chat server {} is listed twice; the first entry counts",
                     server.name
@@ -75,6 +76,7 @@ impl BalanceServer {
             }
         }
         Ok(Self {
+            guard: super::ServiceGuard::new(&settings.grpc)?,
             chat_servers,
             grpc_servers: Registry::default(),
             redis: kv::build_pool(&settings.redis)?,
@@ -82,6 +84,10 @@ impl BalanceServer {
             redis_timeout: settings.redis.timeout(),
             token_ttl: Duration::from_secs(settings.balance.token_ttl_secs),
         })
+    }
+
+    pub fn guard(&self) -> &super::ServiceGuard {
+        &self.guard
     }
 
     pub fn into_service(self) -> BalancerServiceServer<Self> {
@@ -154,18 +160,23 @@ impl BalanceServer {
     }
 
     fn register(registry: &Registry, request: GrpcRegisterRequest, taken: Status) -> Status {
-        let Some(info) = request.info.filter(|info| !info.name.trim().is_empty()) else {
+        let Some(info) = request.info.filter(is_acceptable) else {
             return Status::InputInvalid;
         };
         let address = ServerAddress {
             host: info.host,
             port: info.port,
         };
-        if registry.register(info.name.clone(), address) {
-            log::info!("server {} registered", info.name);
-            Status::Success
-        } else {
-            taken
+        match registry.register(info.name.clone(), address) {
+            Registration::Added => {
+                log::info!("server {} registered", info.name);
+                Status::Success
+            }
+            Registration::Taken => taken,
+            Registration::Full => {
+                log::warn!("server registry full; {} refused", info.name);
+                Status::InputInvalid
+            }
         }
     }
 
@@ -178,9 +189,16 @@ impl BalanceServer {
         }
     }
 
-    fn peers(registry: &Registry, request: PeerListsRequest) -> PeerResponse {
-        let lists = registry
-            .others(&request.cur_server)
+    /// The servers other than `cur_server`; `unknown` and an empty list
+    /// when `cur_server` is not registered, as the original service answers.
+    fn peers(registry: &Registry, request: PeerListsRequest, unknown: Status) -> PeerResponse {
+        let Some(others) = registry.others(&request.cur_server) else {
+            return PeerResponse {
+                error: unknown.code(),
+                lists: Vec::new(),
+            };
+        };
+        let lists = others
             .into_iter()
             .map(|(name, address)| ServerInfo {
                 name,
@@ -193,6 +211,17 @@ impl BalanceServer {
             lists,
         }
     }
+}
+
+/// Bounds on what a caller may register: a name of 1 to 64 characters, a
+/// host name of 1 to 253 (DNS's limit), a port 1 to 65535.
+fn is_acceptable(info: &ServerInfo) -> bool {
+    let name = info.name.trim();
+    !name.is_empty()
+        && info.name.chars().count() <= 64
+        && !info.host.trim().is_empty()
+        && info.host.len() <= 253
+        && info.port.trim().parse::<u16>().is_ok_and(|port| port >= 1)
 }
 
 #[tonic::async_trait]
@@ -288,6 +317,7 @@ impl BalancerService for BalanceServer {
         Ok(Response::new(Self::peers(
             &self.chat_servers,
             request.into_inner(),
+            Status::ChattingServerNotExists,
         )))
     }
 
@@ -298,6 +328,7 @@ impl BalancerService for BalanceServer {
         Ok(Response::new(Self::peers(
             &self.grpc_servers,
             request.into_inner(),
+            Status::GrpcServerNotExists,
         )))
     }
 }

@@ -18,15 +18,31 @@ pub struct Registry {
     servers: Mutex<BTreeMap<String, ServerAddress>>,
 }
 
+/// At most this many servers per registry: whoever can call the service
+/// cannot grow its memory without bound.
+pub const MAX_SERVERS: usize = 1024;
+
+/// What became of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    Added,
+    /// The name is registered already.
+    Taken,
+    /// [`MAX_SERVERS`] are registered.
+    Full,
+}
+
 impl Registry {
-    /// `false` when the name is taken already.
-    pub fn register(&self, name: String, address: ServerAddress) -> bool {
+    pub fn register(&self, name: String, address: ServerAddress) -> Registration {
         let mut servers = self.servers.lock().expect("registry lock");
         if servers.contains_key(&name) {
-            return false;
+            return Registration::Taken;
+        }
+        if servers.len() >= MAX_SERVERS {
+            return Registration::Full;
         }
         servers.insert(name, address);
-        true
+        Registration::Added
     }
 
     /// `false` when no server has this name.
@@ -38,12 +54,19 @@ impl Registry {
             .is_some()
     }
 
-    /// Every server but `name`.
-    pub fn others(&self, name: &str) -> Vec<(String, ServerAddress)> {
-        self.all()
-            .into_iter()
-            .filter(|(other, _)| other != name)
-            .collect()
+    /// Every server but `name`; `None` when `name` is not registered (the
+    /// original service then answers an error and an empty list).
+    pub fn others(&self, name: &str) -> Option<Vec<(String, ServerAddress)>> {
+        let servers = self.all();
+        if !servers.iter().any(|(registered, _)| registered == name) {
+            return None;
+        }
+        Some(
+            servers
+                .into_iter()
+                .filter(|(other, _)| other != name)
+                .collect(),
+        )
     }
 
     pub fn all(&self) -> Vec<(String, ServerAddress)> {
@@ -81,12 +104,25 @@ mod tests {
     #[test]
     fn names_are_unique_and_removal_needs_a_known_name() {
         let registry = Registry::default();
-        assert!(registry.register("a".into(), address("1")));
-        assert!(!registry.register("a".into(), address("2")));
-        assert_eq!(registry.others("b").len(), 1);
-        assert!(registry.others("a").is_empty());
+        assert_eq!(registry.register("a".into(), address("1")), Registration::Added);
+        assert_eq!(registry.register("a".into(), address("2")), Registration::Taken);
+        assert_eq!(registry.register("b".into(), address("2")), Registration::Added);
+        assert_eq!(registry.others("b").unwrap().len(), 1);
+        assert_eq!(registry.others("nobody"), None);
         assert!(registry.remove("a"));
         assert!(!registry.remove("a"));
+        assert_eq!(registry.others("b").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_registry_holds_at_most_max_servers() {
+        let registry = Registry::default();
+        for n in 0..MAX_SERVERS {
+            assert_eq!(registry.register(n.to_string(), address("1")), Registration::Added);
+        }
+        assert_eq!(registry.register("one more".into(), address("1")), Registration::Full);
+        assert!(registry.remove("0"));
+        assert_eq!(registry.register("one more".into(), address("1")), Registration::Added);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::kv::codes::{self, CodeSlot};
 use crate::kv::{self, RedisPool};
 
 pub struct VerificationServer {
+    guard: super::ServiceGuard,
     redis: RedisPool,
     mailer: Mailer,
     key_prefix: String,
@@ -61,6 +62,7 @@ fn new_code() -> String {
 impl VerificationServer {
     pub fn new(settings: &Settings) -> Result<Self, super::ServiceError> {
         Ok(Self {
+            guard: super::ServiceGuard::new(&settings.grpc)?,
             redis: kv::build_pool(&settings.redis)?,
             mailer: Mailer::new(&settings.mail)?,
             key_prefix: settings.redis.key_prefix.clone(),
@@ -68,6 +70,10 @@ impl VerificationServer {
             code_ttl: Duration::from_secs(settings.verification.code_ttl_secs),
             cooldown: Duration::from_secs(settings.verification.resend_cooldown_secs),
         })
+    }
+
+    pub fn guard(&self) -> &super::ServiceGuard {
+        &self.guard
     }
 
     pub fn into_service(self) -> VerificationServiceServer<Self> {
