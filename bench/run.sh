@@ -60,7 +60,9 @@ cleanup() {
   wait "$GATEWAY" "$BASELINE" 2>/dev/null || true
   rm -f "$CONFIG"
   mysql_q "DROP DATABASE IF EXISTS $DB" || true
-  redis-cli --scan --pattern "$PREFIX*" | xargs -r -n 1000 redis-cli del >/dev/null || true
+  for pattern in "$PREFIX*" "{$PREFIX*"; do
+    redis-cli --scan --pattern "$pattern" | xargs -r -n 1000 redis-cli del >/dev/null || true
+  done
 }
 trap cleanup EXIT
 for port in $GW $BL; do

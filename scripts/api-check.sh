@@ -56,9 +56,12 @@ cleanup() {
   kill "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null || true
   mysql --protocol=TCP -h127.0.0.1 -P3306 -uroot -e "DROP DATABASE IF EXISTS \`$database\`" || true
   # In Lua: generated usernames put quotes and newlines into key names.
-  redis-cli -h 127.0.0.1 -p 6379 EVAL \
-    "for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) end" \
-    0 "$prefix*" >/dev/null || true
+  # Keys of an address carry the prefix inside their hash tag: `{prefix…`.
+  for pattern in "$prefix*" "{$prefix*"; do
+    redis-cli -h 127.0.0.1 -p 6379 EVAL \
+      "for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) end" \
+      0 "$pattern" >/dev/null || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -51,7 +51,7 @@ impl Application {
             let applied = prepare_database(&settings.mysql).await?;
             log::info!("database ready, {} migration(s) applied", applied.len());
         }
-        let address = format!("{}:{}", settings.http.host, settings.http.port);
+        let address = listen_address(&settings.http.host, settings.http.port);
         let listener = TcpListener::bind(&address).map_err(|source| ApplicationError::Bind {
             address: address.clone(),
             source,
@@ -106,6 +106,16 @@ impl Application {
             stop.run(handle, &metrics).await;
         });
         self.server.await
+    }
+}
+
+/// `host:port`, with an IPv6 host in brackets (`::` listens on every
+/// address, IPv4 peers arriving as `::ffff:a.b.c.d`).
+fn listen_address(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

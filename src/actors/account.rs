@@ -6,6 +6,7 @@ use diesel_async::AsyncMysqlConnection;
 use super::{Health, Probe, ReportPool, Restart, StartError};
 use crate::config::Settings;
 use crate::db::models::NewAccount;
+use crate::db::adoption;
 use crate::db::queries::{self, Insertion};
 use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
@@ -207,9 +208,9 @@ impl Handler<CheckAccount> for AccountActor {
     fn handle(&mut self, message: CheckAccount, _: &mut Context<Self>) -> Self::Result {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let (key, email) = (message.username.key(), message.email.as_str());
+            let (username, email) = (&message.username, &message.email);
             match with_connection(&pool, async |conn| {
-                queries::find_account(conn, &key, email).await
+                adoption::find_account(conn, username, email).await
             })
             .await?
             {
@@ -244,9 +245,9 @@ impl Handler<ResetPassword> for AccountActor {
         );
         Box::pin(async move {
             let hash = hashing.await?;
-            let (key, email) = (message.username.key(), message.email.as_str());
+            let (username, email) = (&message.username, &message.email);
             let set = async |conn: &mut AsyncMysqlConnection| {
-                let Some(uuid) = queries::find_account(conn, &key, email).await? else {
+                let Some(uuid) = adoption::find_account(conn, username, email).await? else {
                     return Ok(None);
                 };
                 queries::set_password(conn, uuid, &hash).await?;
@@ -275,9 +276,9 @@ impl Handler<Authenticate> for AccountActor {
     fn handle(&mut self, message: Authenticate, _: &mut Context<Self>) -> Self::Result {
         let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
         Box::pin(async move {
-            let key = message.username.key();
+            let username = &message.username;
             let found = with_connection(&pool, async |conn| {
-                queries::find_credentials(conn, &key).await
+                adoption::find_credentials(conn, username).await
             })
             .await?;
             let (uuid, stored) = match found {

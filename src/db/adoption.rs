@@ -1,14 +1,62 @@
 //! Gives accounts written by the old gateway the normalised identity
 //! columns of migration `exact_identities` (NFKC and Unicode TS #39 have no
 //! SQL). Runs after every migration run (`migrate`, and `serve` unless
-//! `mysql.run_migrations = false`), so rows an old gateway still writes
-//! during a rolling upgrade are adopted by the next run.
+//! `mysql.run_migrations = false`); a row an old gateway writes while ours
+//! runs (a rolling upgrade) is adopted when a lookup of its name misses.
 
 use diesel::QueryResult;
 use diesel_async::AsyncMysqlConnection;
 
+use super::models::{Credentials, UnadoptedAccount};
 use super::queries::{self, IdentityColumn, set_identity_column};
 use crate::domain::{Email, Username};
+
+/// The credentials of the account `username` names (exactly: by its key),
+/// adopting a row the old gateway wrote since our last start first.
+pub async fn find_credentials(
+    conn: &mut AsyncMysqlConnection,
+    username: &Username,
+) -> QueryResult<Option<Credentials>> {
+    let key = username.key();
+    if let Some(found) = queries::find_credentials(conn, &key).await? {
+        return Ok(Some(found));
+    }
+    match adopt_named(conn, username).await? {
+        true => queries::find_credentials(conn, &key).await,
+        false => Ok(None),
+    }
+}
+
+/// The uuid of the account with exactly this name and e-mail, adopting a
+/// row the old gateway wrote since our last start first.
+pub async fn find_account(
+    conn: &mut AsyncMysqlConnection,
+    username: &Username,
+    email: &Email,
+) -> QueryResult<Option<i32>> {
+    let key = username.key();
+    if let Some(uuid) = queries::find_account(conn, &key, email.as_str()).await? {
+        return Ok(Some(uuid));
+    }
+    match adopt_named(conn, username).await? {
+        true => queries::find_account(conn, &key, email.as_str()).await,
+        false => Ok(None),
+    }
+}
+
+/// Adopts the unadopted rows that the database's collation matches to
+/// `username` and whose key is exactly `username`'s: the collation only
+/// finds candidates, the gateway's own rule decides. Answers whether one
+/// was adopted.
+async fn adopt_named(conn: &mut AsyncMysqlConnection, username: &Username) -> QueryResult<bool> {
+    let key = username.key();
+    let candidates = queries::unadopted_accounts_named(conn, username.as_str()).await?;
+    let exact: Vec<UnadoptedAccount> = candidates
+        .into_iter()
+        .filter(|row| Username::parse(&row.username).is_ok_and(|name| name.key() == key))
+        .collect();
+    Ok(adopt(conn, exact).await? > 0)
+}
 
 /// Adopts every row without a `username_key`; answers how many became
 /// reachable. A row whose normalised name collides with another account's
@@ -16,8 +64,16 @@ use crate::domain::{Email, Username};
 /// database had taken the two for different accounts, and guessing which one
 /// a login means would hand one to the other.
 pub async fn adopt_old_accounts(conn: &mut AsyncMysqlConnection) -> QueryResult<usize> {
+    let rows = queries::unadopted_accounts(conn).await?;
+    adopt(conn, rows).await
+}
+
+async fn adopt(
+    conn: &mut AsyncMysqlConnection,
+    rows: Vec<UnadoptedAccount>,
+) -> QueryResult<usize> {
     let mut adopted = 0;
-    for row in queries::unadopted_accounts(conn).await? {
+    for row in rows {
         let uuid = row.uuid;
         if let Some(stored) = &row.email {
             match Email::parse(stored) {

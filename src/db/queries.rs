@@ -127,6 +127,20 @@ pub async fn unadopted_accounts(
         .await
 }
 
+/// Rows without identity keys that the column's collation matches to
+/// `username`: candidates only, which the caller checks exactly.
+pub async fn unadopted_accounts_named(
+    conn: &mut AsyncMysqlConnection,
+    username: &str,
+) -> QueryResult<Vec<UnadoptedAccount>> {
+    Authentication::table
+        .filter(Authentication::username_key.is_null())
+        .filter(Authentication::username.eq(username))
+        .select(UnadoptedAccount::as_select())
+        .load(conn)
+        .await
+}
+
 /// One normalised column of an old row, set on its own so that a collision
 /// in one (a UNIQUE violation) leaves the others.
 pub enum IdentityColumn<'a> {

@@ -25,15 +25,15 @@ pub fn lookup_key(text: &str) -> String {
     text.nfkc().collect::<String>().to_lowercase()
 }
 
-/// The look-alike form: the lookup key without accents, mapped to its TS #39
-/// skeleton, lower-cased again (a skeleton may map `0` to `O`) and mapped
-/// once more, so case and confusables are folded in either order.
+/// The look-alike form: NFKC without accents, mapped to its TS #39 skeleton
+/// in upper case (where `I`, `l` and `1`, or `O` and `0`, meet) and again in
+/// lower case (where `rn` and `m` meet). Case and confusables then fold
+/// together: `aIice`, `ALICE` and `a1ice` are all `alice`.
 pub fn confusable_key(text: &str) -> String {
-    let mut folded = strip_marks(&lookup_key(text));
-    for _ in 0..2 {
-        folded = strip_marks(&skeleton(&folded).collect::<String>()).to_lowercase();
-    }
-    folded.chars().take(CONFUSABLE_KEY_MAX_CHARS).collect()
+    let mapped = |text: &str| strip_marks(&skeleton(text).collect::<String>());
+    let upper = mapped(&strip_marks(&text.nfkc().collect::<String>()).to_uppercase());
+    let lower = mapped(&upper.to_lowercase()).to_lowercase();
+    lower.chars().take(CONFUSABLE_KEY_MAX_CHARS).collect()
 }
 
 /// Decomposes `text` and drops every combining mark (accents, dots).

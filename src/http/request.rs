@@ -180,7 +180,7 @@ mod tests {
             (&br#"{"email": 424242}"#[..], "field `email`: invalid type"),
             (br#"{"email": "a@b.co", "email": "x"}"#, "duplicate field"),
             (br#"{"mail": "secret-value"}"#, "field `email`: missing field"),
-            (br#"{"email": "secret-value"#, "unexpected end"),
+            (br#"{"email": "secret-value"#, "field `email`: EOF"),
         ];
         for (body, expected) in cases {
             let error = decode::<VerificationRequest>(body).err().unwrap();

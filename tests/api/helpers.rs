@@ -241,7 +241,8 @@ impl TestApp {
             .call("/get_verification", json!({ "email": email }))
             .await;
         assert_eq!(answer["error"], 0, "{answer}");
-        self.stored_code(&email.trim().to_lowercase())
+        let canonical = gateway_server::domain::Email::parse(email).expect("a valid address");
+        self.stored_code(canonical.as_str())
             .await
             .expect("the verification service stored a code")
     }
@@ -338,10 +339,15 @@ impl Drop for TestKeys {
         let Ok(mut connection) = client.get_connection() else {
             return;
         };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut connection)
-            .unwrap_or_default();
+        // Keys of an address carry the prefix inside their hash tag.
+        let mut keys: Vec<String> = Vec::new();
+        for pattern in [format!("{}*", self.prefix), format!("{{{}*", self.prefix)] {
+            let found: Vec<String> = redis::cmd("KEYS")
+                .arg(pattern)
+                .query(&mut connection)
+                .unwrap_or_default();
+            keys.extend(found);
+        }
         if !keys.is_empty() {
             let _: Result<(), _> = redis::cmd("DEL").arg(keys).query(&mut connection);
         }

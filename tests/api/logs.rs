@@ -80,8 +80,29 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     )
     .await;
     assert_eq!(reused["error"], 9);
+    // A password or a code sent as a JSON number: serde's own message would
+    // quote the value.
+    let numeric_password = 424_242_424_u64;
+    let numeric_code = 987_654_321_u64;
+    let mistyped = call(
+        "/trylogin_server",
+        json!({"username": "zoe", "password": numeric_password}),
+    )
+    .await;
+    assert_eq!(mistyped["error"], 1);
+    let mistyped = call(
+        "/reset_password",
+        json!({"username": "zoe", "email": "zoe@example.com", "password": second_password, "cpatcha": numeric_code}),
+    )
+    .await;
+    assert_eq!(mistyped["error"], 1);
 
     let log = gateway.stop();
+    // The malformed bodies are logged by field, kind and position.
+    assert!(
+        log.contains("field `password`: invalid type at line 1 column"),
+        "{log}"
+    );
 
     // The capture works: the access log of every request is there.
     assert!(
@@ -97,6 +118,8 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
         first_code.as_str(),
         second_code.as_str(),
         token_for(uuid).as_str(),
+        &numeric_password.to_string(),
+        &numeric_code.to_string(),
     ] {
         assert!(
             !log.contains(secret),

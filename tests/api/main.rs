@@ -10,6 +10,7 @@ mod peers;
 mod smtp;
 
 mod account;
+mod attacks;
 mod backends;
 mod balance_service;
 mod cli;

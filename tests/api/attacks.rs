@@ -1,0 +1,408 @@
+//! The attacks of the second security round, each as an outsider sends it.
+//! Every test here failed on the gateway before its defence (see the README,
+//! "Security").
+
+use std::time::{Duration, Instant};
+
+use diesel::ExpressionMethods;
+use diesel_async::RunQueryDsl;
+use gateway_server::db::schema::Authentication;
+use redis::AsyncCommands;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, account_body};
+
+const PASSWORD: &str = "Wonder-Land-42";
+
+/// Registers alice@example.com as `alice`; answers the app.
+async fn with_alice() -> TestApp {
+    let app = TestApp::spawn().await;
+    app.register("alice", "alice@example.com", PASSWORD).await;
+    app
+}
+
+// 1. One identity, one spelling.
+
+#[actix_web::test]
+async fn a_look_alike_domain_cannot_reset_someone_elses_password() {
+    let app = with_alice().await;
+    // The attacker owns the mailbox of the look-alike domain.
+    let look_alike = "alice@exámple.com";
+    let answer = app
+        .call("/get_verification", json!({ "email": look_alike }))
+        .await;
+    assert_eq!(answer["error"], 0);
+    // One spelling: the address is stored and answered in its IDNA form.
+    assert_eq!(answer["email"], "alice@xn--exmple-qta.com");
+    let code = app.stored_code("alice@xn--exmple-qta.com").await.unwrap();
+    let reset = app
+        .call(
+            "/reset_password",
+            account_body("alice", look_alike, "Attacker-Owns-99", &code),
+        )
+        .await;
+    assert_eq!(reset["error"], 12, "the look-alike reset: {reset}");
+    let check = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "alice", "email": look_alike}),
+        )
+        .await;
+    assert_eq!(check["error"], 12, "{check}");
+    assert_eq!(app.login_status("alice", "Attacker-Owns-99").await, 13);
+    assert_eq!(app.login_status("alice", PASSWORD).await, 0);
+}
+
+#[actix_web::test]
+async fn look_alike_names_do_not_reach_a_locked_account() {
+    let app = with_alice().await;
+    for _ in 0..app.settings.limits.login_failures {
+        assert_eq!(app.login_status("alice", "Wrong-Password-1").await, 13);
+    }
+    assert_eq!(app.login_status("alice", PASSWORD).await, 27);
+    // Letter case is the same account, so the same lock.
+    assert_eq!(app.login_status("ALICE", PASSWORD).await, 27);
+    assert_eq!(app.login_status("ａｌｉｃｅ", PASSWORD).await, 27);
+    // Look-alikes are other (unknown) names: no way into alice's account.
+    for look_alike in ["alicé", "álice", "ALİCE", "alıce", "аlice"] {
+        assert_eq!(
+            app.login_status(look_alike, PASSWORD).await,
+            13,
+            "{look_alike}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn look_alike_names_and_addresses_cannot_register() {
+    let app = with_alice().await;
+    let register = async |username: &str, email: &str| {
+        let code = app.request_code(email).await;
+        let body = account_body(username, email, "Another-Horse-77", &code);
+        app.call("/post_registration", body).await["error"].clone()
+    };
+    for (n, taken) in ["Alice", "alicé", "álice", "ALİCE", "alıce", "a1ice", "aIice"]
+        .into_iter()
+        .enumerate()
+    {
+        let answer = register(taken, &format!("other{n}@example.com")).await;
+        assert_eq!(answer, 26, "{taken}");
+    }
+    for (n, taken) in [
+        "ALICE@example.com",
+        "alice@exámple.com",
+        "aIice@example.com",
+        "alice@ехample.com",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = register(&format!("someone{n}"), taken).await;
+        assert_eq!(answer, 26, "{taken}");
+    }
+    // Mixed scripts and invisible characters are refused outright.
+    for refused in ["аlice2", "bob\u{200b}", "b\u{2060}ob", "Раypal"] {
+        let answer = register(refused, "fresh@example.com").await;
+        assert_eq!(answer, 25, "{refused:?}");
+    }
+    assert_eq!(register("alicia", "alicia@example.com").await, 0);
+}
+
+#[actix_web::test]
+async fn every_variant_of_an_address_shares_its_code_guesses() {
+    let app = TestApp::spawn().await;
+    let code = app.request_code("dana@example.com").await;
+    let limit = app.settings.limits.code_attempts;
+    for n in 0..limit {
+        // A new variant each time: all of them are dana@example.com.
+        let spelling = match n % 3 {
+            0 => "dana@ｅｘａｍｐｌｅ.com",
+            1 => "DANA@EXAMPLE.ｃｏｍ",
+            _ => " Dana@ｅxample.Com ",
+        };
+        let body = account_body(&format!("dana{n}"), spelling, PASSWORD, "000000x");
+        assert_eq!(app.call("/post_registration", body).await["error"], 9);
+    }
+    // The limit was reached: the right code is gone too.
+    let body = account_body("dana", "dana@example.com", PASSWORD, &code);
+    assert_eq!(app.call("/post_registration", body).await["error"], 9);
+}
+
+/// The original seed schema, with rows as the C++ gateway wrote them, then
+/// the gateway started on it.
+#[actix_web::test]
+async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
+    use diesel_async::{AsyncConnection, AsyncMysqlConnection};
+    use secrecy::ExposeSecret;
+    let settings = crate::helpers::test_settings();
+    let name = settings.mysql.database.clone();
+    let mut server = AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
+        .await
+        .unwrap();
+    for statement in [
+        format!("CREATE DATABASE `{name}`"),
+        format!(
+            "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
+        ),
+        format!(
+            "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
+        ),
+        format!(
+            "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('Bob', 'Plain-Text-99', ' Bob@Example.COM'), ('carol', 'Plain-Text-98', 'carol@exámple.com')"
+        ),
+    ] {
+        diesel::sql_query(statement)
+            .execute(&mut server)
+            .await
+            .unwrap();
+    }
+    let app = TestApp::spawn_with(|adjusted| adjusted.mysql.database = name).await;
+    let check = async |username: &str, email: &str| {
+        let body = json!({"username": username, "email": email});
+        app.call("/check_accountexists", body).await["error"].clone()
+    };
+    // The mixed-case address was stored in its one spelling.
+    assert_eq!(check("bob", "bob@example.com").await, 0);
+    assert_eq!(check("BOB", "BOB@EXAMPLE.COM").await, 0);
+    assert_eq!(app.login_status("bob", "Plain-Text-99").await, 0);
+    // carol's stored address is the IDNA one; the plain domain is another.
+    assert_eq!(check("carol", "carol@exámple.com").await, 0);
+    assert_eq!(check("carol", "carol@example.com").await, 12);
+    assert_eq!(check("cärol", "carol@exámple.com").await, 12);
+
+    // A row an old gateway writes while ours runs (a rolling upgrade) is
+    // adopted at its first lookup, exactly.
+    let mut db = app.db().await;
+    diesel::insert_into(Authentication::table)
+        .values((
+            Authentication::username.eq("Dave"),
+            Authentication::password.eq("Plain-Text-97"),
+            Authentication::email.eq("Dave@Example.com"),
+        ))
+        .execute(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(app.login_status("dävé", "Plain-Text-97").await, 13);
+    assert_eq!(app.login_status("DAVE", "Plain-Text-97").await, 0);
+    assert_eq!(check("dave", "dave@example.com").await, 0);
+}
+
+// 2. Stored hashes are not trusted to size memory.
+
+#[actix_web::test]
+async fn a_stored_hash_over_the_caps_is_a_wrong_password() {
+    use argon2::password_hash::PasswordHasher as _;
+    use argon2::{Algorithm, Argon2, Params, Version};
+    let app = TestApp::spawn().await;
+    // The right password, hashed with 128 MiB (over the 64 MiB cap).
+    let heavy = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(128 * 1024, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .unwrap()
+    .to_string();
+    // 4 TiB: before the caps, this aborted the whole process.
+    let absurd = "$argon2id$v=19$m=4294967295,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+    let mut db = app.db().await;
+    for (name, stored) in [("heavy", heavy.as_str()), ("absurd", absurd)] {
+        diesel::insert_into(Authentication::table)
+            .values((
+                Authentication::username.eq(name),
+                Authentication::username_key.eq(name),
+                Authentication::password.eq(stored),
+                Authentication::email.eq(format!("{name}@example.com")),
+            ))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    assert_eq!(app.login_status("heavy", PASSWORD).await, 13);
+    assert_eq!(app.login_status("absurd", PASSWORD).await, 13);
+    assert!(started.elapsed() < Duration::from_secs(2), "computed anyway");
+    // Still alive and serving.
+    let check = json!({"username": "heavy", "email": "heavy@example.com"});
+    assert_eq!(app.call("/check_accountexists", check).await["error"], 0);
+}
+
+// 3. Hashing work is bounded.
+
+/// Sends a login and walks away after `patience`.
+async fn abandoned_login(address: &str, n: usize, patience: Duration) {
+    let body = json!({"username": format!("flood{n}"), "password": "Flood-Password-1"}).to_string();
+    let Ok(mut socket) = TcpStream::connect(address.trim_start_matches("http://")).await else {
+        return;
+    };
+    let request = format!(
+        "POST /trylogin_server HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut answer = [0u8; 256];
+    let _ = tokio::time::timeout(patience, socket.read(&mut answer)).await;
+}
+
+#[actix_web::test]
+async fn abandoned_logins_do_not_delay_a_real_one() {
+    let app = TestApp::spawn_with(|settings| settings.security.hash_threads = 1).await;
+    app.register("patient", "patient@example.com", PASSWORD)
+        .await;
+    let flood: Vec<_> = (0..400)
+        .map(|n| abandoned_login(&app.address, n, Duration::from_millis(300)))
+        .collect();
+    futures_util::future::join_all(flood).await;
+    let started = Instant::now();
+    assert_eq!(app.login_status("patient", PASSWORD).await, 0);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+}
+
+#[actix_web::test]
+async fn a_full_hashing_queue_answers_27_at_once() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.security.hash_threads = 1;
+        settings.security.max_pending_hashes = 2;
+    })
+    .await;
+    let names: Vec<String> = (0..24).map(|n| format!("busy{n}")).collect();
+    let logins: Vec<_> = names
+        .iter()
+        .map(|name| app.login_status(name, "Busy-Password-1"))
+        .collect();
+    let answers = futures_util::future::join_all(logins).await;
+    let refused = answers.iter().filter(|&&answer| answer == 27).count();
+    assert!(refused >= 1, "{answers:?}");
+    assert!(answers.iter().all(|&answer| answer == 27 || answer == 13));
+}
+
+// 4. Our Redis keys cannot be spelled by someone else's input.
+
+#[actix_web::test]
+async fn an_address_cannot_spell_another_addresss_cooldown_or_attempts() {
+    use crate::verification_service;
+    let mut settings = crate::helpers::test_settings();
+    settings.verification.resend_cooldown_secs = 60;
+    let prefix = settings.redis.key_prefix.clone();
+    let mut service = verification_service::start(settings).await;
+    // What used to be carol's cooldown key.
+    let (error, _) = service
+        .ask("verification_cooldown_carol@example.com")
+        .await;
+    assert_eq!(error, 0);
+    let (error, _) = service.ask("carol@example.com").await;
+    assert_eq!(error, 0, "carol was kept out by someone else's request");
+    // The keys of an address carry it as their hash tag.
+    let mut redis = crate::helpers::redis_connection().await;
+    let cooldown = format!("{{{prefix}carol@example.com}}:cooldown");
+    assert!(redis.exists::<_, bool>(&cooldown).await.unwrap());
+}
+
+#[actix_web::test]
+async fn an_address_cannot_spell_another_addresss_attempt_counter() {
+    let app = TestApp::spawn().await;
+    let code = app.request_code("dave@example.com").await;
+    // What used to be dave's attempt counter gets a 6-digit "count".
+    app.request_code("verification_attempts_dave@example.com")
+        .await;
+    let typo = account_body("dave", "dave@example.com", PASSWORD, "not-the-code");
+    assert_eq!(app.call("/post_registration", typo).await["error"], 9);
+    let right = account_body("dave", "dave@example.com", PASSWORD, &code);
+    assert_eq!(app.call("/post_registration", right).await["error"], 0);
+}
+
+// 5. Client addresses are normalised before counting.
+
+#[actix_web::test]
+async fn an_ipv6_client_counts_by_its_64_and_mapped_addresses_as_ipv4() {
+    let app = TestApp::spawn_with(|settings| {
+        // Dual stack: IPv4 peers arrive as ::ffff:a.b.c.d.
+        settings.http.host = "::".into();
+        settings.limits.ip_burst = 3;
+        settings.limits.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let port = app.address.rsplit(':').next().unwrap();
+    let from = async |client: &str| {
+        let response = app
+            .client
+            .post(format!("http://127.0.0.1:{port}/check_accountexists"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({"username": "nobody", "email": "nobody@example.com"}))
+            .send()
+            .await
+            .unwrap();
+        response.json::<serde_json::Value>().await.unwrap()["error"].clone()
+    };
+    // One /64, a new address per request: one budget.
+    for n in 1..=3 {
+        assert_eq!(from(&format!("2001:db8:0:1::{n}")).await, 12);
+    }
+    assert_eq!(from("2001:db8:0:1:ffff::9").await, 27);
+    // Another /64 has its own budget: the proxy's own (mapped) address was
+    // recognised as trusted, and its X-Forwarded-For believed.
+    assert_eq!(from("2001:db8:0:2::1").await, 12);
+    // A mapped address is its IPv4 address.
+    for _ in 0..3 {
+        assert_eq!(from("203.0.113.5").await, 12);
+    }
+    assert_eq!(from("::ffff:203.0.113.5").await, 27);
+}
+
+// 6. A password reset revokes the chat token.
+
+#[actix_web::test]
+async fn a_password_reset_revokes_the_chat_token() {
+    let app = TestApp::spawn().await;
+    let uuid = app.register("alice", "alice@example.com", PASSWORD).await;
+    let key = format!("{}user_token_{uuid}", app.settings.redis.key_prefix);
+    let mut redis = app.redis().await;
+    // The token the balance service stored at alice's login.
+    let _: () = redis.set_ex(&key, "live-token", 600).await.unwrap();
+    let code = app.request_code("alice@example.com").await;
+    let reset = account_body("alice", "alice@example.com", "Brand-New-Horse-8", &code);
+    assert_eq!(app.call("/reset_password", reset).await["error"], 0);
+    let left: Option<String> = redis.get(&key).await.unwrap();
+    assert_eq!(left, None, "the old token survived the reset");
+}
+
+// 7. A whole request has a deadline.
+
+#[actix_web::test]
+async fn a_trickled_body_is_cut_off_with_408() {
+    let app = TestApp::spawn_with(|settings| settings.http.client_request_timeout_ms = 1000).await;
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let body = br#"{"username":"a","email":"a@example.com"}"#;
+    let head = format!(
+        "POST /check_accountexists HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    for byte in body {
+        // One byte every 200 ms: 8 s for the whole body.
+        if socket.write_all(&[*byte]).await.is_err() {
+            break;
+        }
+        let mut chunk = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(200), socket.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&chunk[..n]),
+            Err(_) => {}
+        }
+        assert!(started.elapsed() < Duration::from_secs(4), "still reading");
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_lowercase().contains("connection: close"), "{answer}");
+    // And the connection is closed.
+    let mut rest = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut rest)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+}
