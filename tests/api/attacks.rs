@@ -406,3 +406,241 @@ async fn a_trickled_body_is_cut_off_with_408() {
     let closed = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut rest)).await;
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
 }
+
+// 9. The gRPC services authenticate their callers.
+
+mod grpc {
+    use gateway_server::config::Settings;
+    use gateway_server::grpc::auth::BearerToken;
+    use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
+    use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
+    use gateway_server::grpc::proto::{GetVerificationRequest, PeerListsRequest};
+    use serde_json::json;
+    use tonic::service::interceptor::InterceptedService;
+    use tonic::transport::Channel;
+
+    use crate::balance_service::{Balance, server};
+    use crate::helpers::{
+        RunningBinary, TestDatabase, TestKeys, gateway_command, post_ok, test_settings,
+    };
+
+    /// `gateway-server all` with `variables` added; the binary and the
+    /// ports of the gateway, the verification and the balance service.
+    struct System {
+        binary: RunningBinary,
+        gateway: u16,
+        verification: u16,
+        balance: u16,
+        _database: TestDatabase,
+        _keys: TestKeys,
+    }
+
+    impl System {
+        fn start(variables: &[(&str, String)]) -> System {
+            let mut settings: Settings = test_settings();
+            settings.verification.port = 0;
+            settings.balance.port = 0;
+            let (database, keys) = (TestDatabase::new(&settings), TestKeys::new(&settings));
+            let mut command = gateway_command(&settings);
+            command.arg("all");
+            for (name, value) in variables {
+                command.env(name, value);
+            }
+            let mut binary = RunningBinary::start(command);
+            let verification = binary.port_after("verification service listening on ");
+            let balance = binary.port_after("balance service listening on ");
+            let gateway = binary.port_after("gateway listening on ");
+            System {
+                binary,
+                gateway,
+                verification,
+                balance,
+                _database: database,
+                _keys: keys,
+            }
+        }
+
+        /// A code request through the gateway, which calls the
+        /// verification service over gRPC.
+        async fn ask_for_a_code(&self) -> serde_json::Value {
+            let url = format!("http://127.0.0.1:{}/get_verification", self.gateway);
+            let body = json!({"email": "grpc@example.com"});
+            post_ok(&reqwest::Client::new(), url, &body).await
+        }
+    }
+
+    fn with_token(channel: Channel, token: &str) -> InterceptedService<Channel, BearerToken> {
+        let token = BearerToken::new(&token.to_owned().into()).unwrap();
+        InterceptedService::new(channel, token)
+    }
+
+    async fn channel(port: u16) -> Channel {
+        Channel::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    #[actix_web::test]
+    async fn the_services_refuse_callers_without_the_token_and_the_gateway_sends_it() {
+        let token = "a-long-random-shared-secret";
+        let system = System::start(&[("GATEWAY_GRPC__AUTH_TOKEN", token.into())]);
+        assert_eq!(system.ask_for_a_code().await["error"], 0);
+
+        for presented in [None, Some("a-long-random-shared-secreT")] {
+            let channel = channel(system.balance).await;
+            let refused = match presented {
+                None => BalancerServiceClient::new(channel)
+                    .register_chatting_server_instance(server("mallory", "6666"))
+                    .await
+                    .unwrap_err(),
+                Some(wrong) => BalancerServiceClient::new(with_token(channel, wrong))
+                    .register_chatting_server_instance(server("mallory", "6666"))
+                    .await
+                    .unwrap_err(),
+            };
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{presented:?}");
+        }
+        let refused = VerificationServiceClient::new(channel(system.verification).await)
+            .get_verification_code(GetVerificationRequest {
+                email: "spam@example.com".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+        let mut allowed = BalancerServiceClient::new(with_token(channel(system.balance).await, token));
+        let answer = allowed
+            .register_chatting_server_instance(server("chat-1", "8090"))
+            .await
+            .unwrap();
+        assert_eq!(answer.into_inner().error, 0);
+        let log = system.binary.stop();
+        assert!(!log.contains(token), "the token reached the log");
+    }
+
+    #[actix_web::test]
+    async fn tls_guards_the_services_and_the_gateways_channels() {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let directory = std::env::temp_dir().join(crate::helpers::unique_name("tls"));
+        std::fs::create_dir_all(&directory).unwrap();
+        let (cert, key) = (directory.join("cert.pem"), directory.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        let path = |file: &std::path::Path| file.display().to_string();
+        let system = System::start(&[
+            ("GATEWAY_GRPC__TLS_CERT", path(&cert)),
+            ("GATEWAY_GRPC__TLS_KEY", path(&key)),
+            // The gateway trusts the (self-signed) certificate for its peers.
+            ("GATEWAY_GRPC__TLS_CA", path(&cert)),
+            ("GATEWAY_GRPC__TLS_DOMAIN", "localhost".into()),
+        ]);
+        assert_eq!(system.ask_for_a_code().await["error"], 0);
+        // A plaintext caller gets nowhere.
+        let plaintext = Channel::from_shared(format!("http://127.0.0.1:{}", system.balance))
+            .unwrap()
+            .connect()
+            .await;
+        let refused = match plaintext {
+            Err(_) => true,
+            Ok(channel) => BalancerServiceClient::new(channel)
+                .get_peer_chatting_server_info(PeerListsRequest::default())
+                .await
+                .is_err(),
+        };
+        assert!(refused, "a plaintext call was answered");
+        drop(system);
+        std::fs::remove_dir_all(directory).unwrap();
+    }
+
+    #[tokio::test]
+    async fn registrations_are_bounded() {
+        let mut balance = Balance::start_with(test_settings()).await;
+        let long_name = "n".repeat(65);
+        let long_host = format!("{}.example.com", "h".repeat(250));
+        let mut refused = vec![
+            crate::balance_service::server(&long_name, "8090"),
+            crate::balance_service::server("ok-name", "0"),
+            crate::balance_service::server("ok-name", "65536"),
+            crate::balance_service::server("ok-name", "http"),
+        ];
+        let mut long = server("ok-name", "8090");
+        long.info.as_mut().unwrap().host = long_host;
+        refused.push(long);
+        for request in refused {
+            let answer = balance
+                .client
+                .register_chatting_server_instance(request.clone())
+                .await
+                .unwrap();
+            assert_eq!(answer.into_inner().error, 25, "{request:?}");
+        }
+        let at_limit = server(&"n".repeat(64), "65535");
+        let answer = balance.client.register_chatting_server_instance(at_limit).await;
+        assert_eq!(answer.unwrap().into_inner().error, 0);
+        for n in 1..1024 {
+            let answer = balance
+                .client
+                .register_chatting_grpc_server(server(&format!("g{n}"), "9000"))
+                .await;
+            assert_eq!(answer.unwrap().into_inner().error, 0);
+        }
+        let answer = balance
+            .client
+            .register_chatting_grpc_server(server("g1024", "9000"))
+            .await;
+        assert_eq!(answer.unwrap().into_inner().error, 0, "the 1,024th");
+        let answer = balance
+            .client
+            .register_chatting_grpc_server(server("g1025", "9000"))
+            .await;
+        assert_eq!(answer.unwrap().into_inner().error, 25, "the 1,025th");
+    }
+
+    #[tokio::test]
+    async fn an_unregistered_server_gets_no_peer_list() {
+        let mut balance = Balance::start_with(test_settings()).await;
+        for (name, port) in [("a", "8090"), ("b", "8091")] {
+            let answer = balance
+                .client
+                .register_chatting_server_instance(server(name, port))
+                .await;
+            assert_eq!(answer.unwrap().into_inner().error, 0);
+            let answer = balance
+                .client
+                .register_chatting_grpc_server(server(name, port))
+                .await;
+            assert_eq!(answer.unwrap().into_inner().error, 0);
+        }
+        let stranger = || PeerListsRequest {
+            cur_server: "stranger".into(),
+        };
+        let chat = balance
+            .client
+            .get_peer_chatting_server_info(stranger())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((chat.error, chat.lists.len()), (6, 0));
+        let grpc = balance
+            .client
+            .get_peer_grpc_server_info(stranger())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!((grpc.error, grpc.lists.len()), (4, 0));
+        let known = PeerListsRequest {
+            cur_server: "a".into(),
+        };
+        let peers = balance
+            .client
+            .get_peer_chatting_server_info(known)
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(peers.error, 0);
+        let names: Vec<&str> = peers.lists.iter().map(|info| info.name.as_str()).collect();
+        assert_eq!(names, ["b"]);
+    }
+}
