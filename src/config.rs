@@ -157,7 +157,11 @@ pub struct GrpcSettings {
 
 impl GrpcSettings {
     fn peer_uri(&self, host: &str, port: u16) -> String {
-        let scheme = if self.tls_ca.is_some() { "https" } else { "http" };
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         if host.contains(':') {
             format!("{scheme}://[{host}]:{port}")
         } else {
@@ -576,8 +580,14 @@ mod tests {
         Jail::expect_with(|_| {
             let settings = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(settings.http.port, 8080);
-            assert_eq!(settings.verification.uri(&settings.grpc), "http://127.0.0.1:65500");
-            assert_eq!(settings.balance.uri(&settings.grpc), "http://127.0.0.1:59900");
+            assert_eq!(
+                settings.verification.uri(&settings.grpc),
+                "http://127.0.0.1:65500"
+            );
+            assert_eq!(
+                settings.balance.uri(&settings.grpc),
+                "http://127.0.0.1:59900"
+            );
             assert_eq!(settings.mysql.database, "chatting");
             assert_eq!(
                 settings.mysql.database_url().expose_secret(),
@@ -607,7 +617,10 @@ mod tests {
             assert_eq!(settings.http.port, 9000);
             assert_eq!(settings.mysql.database, "fromenv");
             // A section given in part keeps the defaults of its other keys.
-            assert_eq!(settings.verification.uri(&settings.grpc), "http://10.0.0.5:65500");
+            assert_eq!(
+                settings.verification.uri(&settings.grpc),
+                "http://10.0.0.5:65500"
+            );
             // A numeric-looking password stays the text it was.
             assert_eq!(settings.redis.password.expose_secret(), "123456");
             assert_eq!(settings.grpc.timeout_ms, 750);

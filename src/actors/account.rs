@@ -5,8 +5,8 @@ use diesel_async::AsyncMysqlConnection;
 
 use super::{Health, Probe, ReportPool, Restart, StartError};
 use crate::config::Settings;
-use crate::db::models::NewAccount;
 use crate::db::adoption;
+use crate::db::models::NewAccount;
 use crate::db::queries::{self, Insertion};
 use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
@@ -91,8 +91,7 @@ impl AccountActor {
             passes: security.max_hash_passes,
             lanes: security.max_hash_lanes,
         };
-        let hasher =
-            PasswordHasher::new(security.hash_threads, security.max_pending_hashes, caps)?;
+        let hasher = PasswordHasher::new(security.hash_threads, security.max_pending_hashes, caps)?;
         Ok(Self {
             settings,
             metrics,

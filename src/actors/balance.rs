@@ -4,9 +4,9 @@ use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
 use super::{Health, Probe, Restart, StartError};
 use crate::config::Settings;
-use crate::grpc::{PeerChannel, lazy_channel};
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
 use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
+use crate::grpc::{PeerChannel, lazy_channel};
 use crate::metrics::Metrics;
 use crate::status::Status;
 

@@ -68,10 +68,7 @@ pub async fn adopt_old_accounts(conn: &mut AsyncMysqlConnection) -> QueryResult<
     adopt(conn, rows).await
 }
 
-async fn adopt(
-    conn: &mut AsyncMysqlConnection,
-    rows: Vec<UnadoptedAccount>,
-) -> QueryResult<usize> {
+async fn adopt(conn: &mut AsyncMysqlConnection, rows: Vec<UnadoptedAccount>) -> QueryResult<usize> {
     let mut adopted = 0;
     for row in rows {
         let uuid = row.uuid;

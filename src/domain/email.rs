@@ -175,7 +175,11 @@ mod tests {
             punycode,
             "alice@ｅxámple.com",
         ] {
-            assert_eq!(Email::parse(spelling).unwrap().as_str(), punycode, "{spelling}");
+            assert_eq!(
+                Email::parse(spelling).unwrap().as_str(),
+                punycode,
+                "{spelling}"
+            );
         }
         assert_ne!(
             Email::parse("alice@exámple.com").unwrap(),
@@ -187,7 +191,11 @@ mod tests {
     fn look_alike_addresses_share_a_confusable_key() {
         let key = |text: &str| Email::parse(text).unwrap().confusable_key();
         let alice = key("alice@example.com");
-        for twin in ["alice@exámple.com", "aIice@example.com", "alice@ехample.com"] {
+        for twin in [
+            "alice@exámple.com",
+            "aIice@example.com",
+            "alice@ехample.com",
+        ] {
             assert_eq!(key(twin), alice, "{twin}");
         }
         assert_ne!(key("alicia@example.com"), alice);

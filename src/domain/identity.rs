@@ -91,7 +91,15 @@ mod tests {
     fn look_alikes_share_a_confusable_key() {
         let alice = confusable_key("alice");
         for twin in [
-            "Alice", "alicé", "álice", "ALİCE", "alıce", "аlice", "a1ice", "aIice", "ALICE",
+            "Alice",
+            "alicé",
+            "álice",
+            "ALİCE",
+            "alıce",
+            "аlice",
+            "a1ice",
+            "aIice",
+            "ALICE",
             "a\u{301}lice",
         ] {
             assert_eq!(confusable_key(twin), alice, "{twin}");
@@ -103,12 +111,24 @@ mod tests {
 
     #[test]
     fn new_names_are_single_script_and_visible() {
-        for ok in ["alice", "Bob Smith", "李小龙", "jürgen_42", "o'brien", "山田たろう"] {
+        for ok in [
+            "alice",
+            "Bob Smith",
+            "李小龙",
+            "jürgen_42",
+            "o'brien",
+            "山田たろう",
+        ] {
             assert_eq!(check_new_name(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_new_name("аlice"), Err(NameProblem::MixedScripts));
         assert_eq!(check_new_name("aliceπ"), Err(NameProblem::MixedScripts));
-        for invisible in ["ali\u{200b}ce", "alice\u{2060}", "al\u{00ad}ice", "a\u{3164}b"] {
+        for invisible in [
+            "ali\u{200b}ce",
+            "alice\u{2060}",
+            "al\u{00ad}ice",
+            "a\u{3164}b",
+        ] {
             assert_eq!(
                 check_new_name(invisible),
                 Err(NameProblem::DisallowedCharacter),

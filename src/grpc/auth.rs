@@ -100,7 +100,12 @@ mod tests {
     fn a_set_token_is_required_and_an_empty_one_is_off() {
         let mut check = BearerCheck::new(&"s3cret".to_owned().into());
         assert!(check.call(call_with(Some("Bearer s3cret"))).is_ok());
-        for wrong in [None, Some("Bearer s3cre"), Some("bearer s3cret"), Some("s3cret")] {
+        for wrong in [
+            None,
+            Some("Bearer s3cre"),
+            Some("bearer s3cret"),
+            Some("s3cret"),
+        ] {
             let refused = check.call(call_with(wrong)).unwrap_err();
             assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{wrong:?}");
         }

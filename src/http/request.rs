@@ -179,7 +179,10 @@ mod tests {
         let cases = [
             (&br#"{"email": 424242}"#[..], "field `email`: invalid type"),
             (br#"{"email": "a@b.co", "email": "x"}"#, "duplicate field"),
-            (br#"{"mail": "secret-value"}"#, "field `email`: missing field"),
+            (
+                br#"{"mail": "secret-value"}"#,
+                "field `email`: missing field",
+            ),
             (br#"{"email": "secret-value"#, "field `email`: EOF"),
         ];
         for (body, expected) in cases {

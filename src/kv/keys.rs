@@ -73,7 +73,10 @@ mod tests {
     #[test]
     fn our_keys_carry_the_address_as_hash_tag() {
         assert_eq!(verification_cooldown("", "a@b.co"), "{a@b.co}:cooldown");
-        assert_eq!(verification_attempts("t1:", "a@b.co"), "{t1:a@b.co}:attempts");
+        assert_eq!(
+            verification_attempts("t1:", "a@b.co"),
+            "{t1:a@b.co}:attempts"
+        );
         assert_eq!(login_attempts("", "bob"), "login_attempts:bob");
         let address = "10.0.0.1".parse().unwrap();
         assert_eq!(

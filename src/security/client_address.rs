@@ -27,7 +27,11 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -
         .flat_map(|value| value.split(','))
         .rev();
     for hop in hops {
-        match hop.trim().parse::<IpAddr>().map(|address| address.to_canonical()) {
+        match hop
+            .trim()
+            .parse::<IpAddr>()
+            .map(|address| address.to_canonical())
+        {
             Ok(address) => {
                 client = address;
                 if !is_trusted(&address) {

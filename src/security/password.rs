@@ -142,11 +142,7 @@ impl Drop for PendingSlot {
 
 impl PasswordHasher {
     /// `threads` = 0 means one per CPU core.
-    pub fn new(
-        threads: usize,
-        max_pending: usize,
-        caps: HashCaps,
-    ) -> Result<Self, HashError> {
+    pub fn new(threads: usize, max_pending: usize, caps: HashCaps) -> Result<Self, HashError> {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -412,17 +408,26 @@ mod tests {
             .verify(password("correct horse"), Some(hash.clone()), any())
             .await;
         assert_eq!(right.unwrap(), Verdict::Match { rehash: None });
-        let wrong = hasher.verify(password("wrong horse"), Some(hash), any()).await;
+        let wrong = hasher
+            .verify(password("wrong horse"), Some(hash), any())
+            .await;
         assert_eq!(wrong.unwrap(), Verdict::Mismatch);
     }
 
     #[tokio::test]
     async fn a_guessable_new_password_is_not_hashed() {
         let hasher = hasher();
-        let weak = hasher.hash_new(password("Password123"), vec![], 2, any()).await;
+        let weak = hasher
+            .hash_new(password("Password123"), vec![], 2, any())
+            .await;
         assert!(matches!(weak, Err(NewPasswordError::Guessable)));
         let own_name = hasher
-            .hash_new(password("walter.white"), vec!["walter.white".into()], 2, any())
+            .hash_new(
+                password("walter.white"),
+                vec!["walter.white".into()],
+                2,
+                any(),
+            )
             .await;
         assert!(matches!(own_name, Err(NewPasswordError::Guessable)));
     }
@@ -488,8 +493,14 @@ mod tests {
     #[tokio::test]
     async fn a_stored_hash_over_the_caps_is_not_computed() {
         let hasher = hasher();
-        for params in ["m=4294967295,t=2,p=1", "m=19456,t=4294967295,p=1", "m=19456,t=2,p=255"] {
-            let stored = format!("$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA");
+        for params in [
+            "m=4294967295,t=2,p=1",
+            "m=19456,t=4294967295,p=1",
+            "m=19456,t=2,p=255",
+        ] {
+            let stored = format!(
+                "$argon2id$v=19${params}$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
+            );
             let verdict = hasher.verify(password("anything at all"), Some(stored), any());
             assert_eq!(verdict.await.unwrap(), Verdict::OverCaps, "{params}");
         }

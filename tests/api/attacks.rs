@@ -83,9 +83,11 @@ async fn look_alike_names_and_addresses_cannot_register() {
         let body = account_body(username, email, "Another-Horse-77", &code);
         app.call("/post_registration", body).await["error"].clone()
     };
-    for (n, taken) in ["Alice", "alicé", "álice", "ALİCE", "alıce", "a1ice", "aIice"]
-        .into_iter()
-        .enumerate()
+    for (n, taken) in [
+        "Alice", "alicé", "álice", "ALİCE", "alıce", "a1ice", "aIice",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let answer = register(taken, &format!("other{n}@example.com")).await;
         assert_eq!(answer, 26, "{taken}");
@@ -223,7 +225,10 @@ async fn a_stored_hash_over_the_caps_is_a_wrong_password() {
     let started = Instant::now();
     assert_eq!(app.login_status("heavy", PASSWORD).await, 13);
     assert_eq!(app.login_status("absurd", PASSWORD).await, 13);
-    assert!(started.elapsed() < Duration::from_secs(2), "computed anyway");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "computed anyway"
+    );
     // Still alive and serving.
     let check = json!({"username": "heavy", "email": "heavy@example.com"});
     assert_eq!(app.call("/check_accountexists", check).await["error"], 0);
@@ -289,9 +294,7 @@ async fn an_address_cannot_spell_another_addresss_cooldown_or_attempts() {
     let prefix = settings.redis.key_prefix.clone();
     let mut service = verification_service::start(settings).await;
     // What used to be carol's cooldown key.
-    let (error, _) = service
-        .ask("verification_cooldown_carol@example.com")
-        .await;
+    let (error, _) = service.ask("verification_cooldown_carol@example.com").await;
     assert_eq!(error, 0);
     let (error, _) = service.ask("carol@example.com").await;
     assert_eq!(error, 0, "carol was kept out by someone else's request");
@@ -400,7 +403,10 @@ async fn a_trickled_body_is_cut_off_with_408() {
     }
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.to_lowercase().contains("connection: close"), "{answer}");
+    assert!(
+        answer.to_lowercase().contains("connection: close"),
+        "{answer}"
+    );
     // And the connection is closed.
     let mut rest = [0u8; 64];
     let closed = tokio::time::timeout(Duration::from_secs(2), socket.read(&mut rest)).await;
@@ -500,7 +506,11 @@ mod grpc {
                     .await
                     .unwrap_err(),
             };
-            assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{presented:?}");
+            assert_eq!(
+                refused.code(),
+                tonic::Code::Unauthenticated,
+                "{presented:?}"
+            );
         }
         let refused = VerificationServiceClient::new(channel(system.verification).await)
             .get_verification_code(GetVerificationRequest {
@@ -510,7 +520,8 @@ mod grpc {
             .unwrap_err();
         assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 
-        let mut allowed = BalancerServiceClient::new(with_token(channel(system.balance).await, token));
+        let mut allowed =
+            BalancerServiceClient::new(with_token(channel(system.balance).await, token));
         let answer = allowed
             .register_chatting_server_instance(server("chat-1", "8090"))
             .await
@@ -577,7 +588,10 @@ mod grpc {
             assert_eq!(answer.into_inner().error, 25, "{request:?}");
         }
         let at_limit = server(&"n".repeat(64), "65535");
-        let answer = balance.client.register_chatting_server_instance(at_limit).await;
+        let answer = balance
+            .client
+            .register_chatting_server_instance(at_limit)
+            .await;
         assert_eq!(answer.unwrap().into_inner().error, 0);
         for n in 1..1024 {
             let answer = balance

@@ -4,12 +4,12 @@ use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::actors::captcha::RevokeChatToken;
-use crate::http::body::RequestBody;
-use crate::security::password::RequestGuard;
 use crate::domain::{Email, Username};
+use crate::http::body::RequestBody;
 use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{AccountRequest, ResetRequest, decode};
 use crate::http::{ApiError, Reply};
+use crate::security::password::RequestGuard;
 
 /// `/check_accountexists`: success only if one account has both the name
 /// and the e-mail.
@@ -21,7 +21,10 @@ use crate::http::{ApiError, Reply};
     request_body(content = AccountRequest, content_type = "application/json"),
     responses(EndpointAnswer)
 )]
-pub async fn check_account_exists(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn check_account_exists(
+    body: RequestBody,
+    actors: Data<Actors>,
+) -> Result<Reply, ApiError> {
     let request: AccountRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let email = Email::parse(&request.email)?;

@@ -5,11 +5,11 @@ use crate::actors::account::Authenticate;
 use crate::actors::balance::AllocateChatServer;
 use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::domain::{Password, Username};
-use crate::http::openapi::EndpointAnswer;
 use crate::http::body::RequestBody;
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{LoginRequest, decode};
-use crate::security::password::RequestGuard;
 use crate::http::{ApiError, Reply};
+use crate::security::password::RequestGuard;
 
 /// `/trylogin_server`: checks the credentials and relays the least-loaded
 /// chat server and the user's token there. The gateway logs nobody in.

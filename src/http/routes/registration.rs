@@ -3,11 +3,11 @@ use actix_web::web::Data;
 use super::code::spend_code;
 use crate::actors::Actors;
 use crate::actors::account::Register;
-use crate::http::openapi::EndpointAnswer;
 use crate::http::body::RequestBody;
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{RegistrationRequest, decode};
-use crate::security::password::RequestGuard;
 use crate::http::{ApiError, Reply};
+use crate::security::password::RequestGuard;
 
 /// `/post_registration`: creates an account with a valid e-mailed code.
 #[utoipa::path(

@@ -3,8 +3,8 @@ use actix_web::web::Data;
 use crate::actors::Actors;
 use crate::actors::captcha::IssueCode;
 use crate::domain::Email;
-use crate::http::openapi::EndpointAnswer;
 use crate::http::body::RequestBody;
+use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{VerificationRequest, decode};
 use crate::http::{ApiError, Reply};
 

@@ -104,9 +104,18 @@ mod tests {
     #[test]
     fn names_are_unique_and_removal_needs_a_known_name() {
         let registry = Registry::default();
-        assert_eq!(registry.register("a".into(), address("1")), Registration::Added);
-        assert_eq!(registry.register("a".into(), address("2")), Registration::Taken);
-        assert_eq!(registry.register("b".into(), address("2")), Registration::Added);
+        assert_eq!(
+            registry.register("a".into(), address("1")),
+            Registration::Added
+        );
+        assert_eq!(
+            registry.register("a".into(), address("2")),
+            Registration::Taken
+        );
+        assert_eq!(
+            registry.register("b".into(), address("2")),
+            Registration::Added
+        );
         assert_eq!(registry.others("b").unwrap().len(), 1);
         assert_eq!(registry.others("nobody"), None);
         assert!(registry.remove("a"));
@@ -118,11 +127,20 @@ mod tests {
     fn a_registry_holds_at_most_max_servers() {
         let registry = Registry::default();
         for n in 0..MAX_SERVERS {
-            assert_eq!(registry.register(n.to_string(), address("1")), Registration::Added);
+            assert_eq!(
+                registry.register(n.to_string(), address("1")),
+                Registration::Added
+            );
         }
-        assert_eq!(registry.register("one more".into(), address("1")), Registration::Full);
+        assert_eq!(
+            registry.register("one more".into(), address("1")),
+            Registration::Full
+        );
         assert!(registry.remove("0"));
-        assert_eq!(registry.register("one more".into(), address("1")), Registration::Added);
+        assert_eq!(
+            registry.register("one more".into(), address("1")),
+            Registration::Added
+        );
     }
 
     #[test]

@@ -123,7 +123,11 @@ impl VerificationService for VerificationServer {
                 let masked = email.masked().to_string();
                 (email.into_string(), masked, outcome)
             }
-            Err(_) => (raw, "an invalid address".into(), Err(IssueError::InvalidAddress)),
+            Err(_) => (
+                raw,
+                "an invalid address".into(),
+                Err(IssueError::InvalidAddress),
+            ),
         };
         let (error, message) = match outcome {
             Ok(()) => (verification_error::OK, "code sent".to_owned()),
