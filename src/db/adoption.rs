@@ -18,12 +18,19 @@ pub async fn find_credentials(
     username: &Username,
 ) -> QueryResult<Option<Credentials>> {
     let key = username.key();
-    if let Some(found) = queries::find_credentials(conn, &key).await? {
-        return Ok(Some(found));
-    }
-    match adopt_named(conn, username).await? {
-        true => queries::find_credentials(conn, &key).await,
-        false => Ok(None),
+    let lookup = async |conn: &mut AsyncMysqlConnection| {
+        let rows = queries::credentials_by_name(conn, &key, username.as_str()).await?;
+        Ok::<_, diesel::result::Error>(sort_out(rows, &key, |row| {
+            (&row.username, row.username_key.as_deref())
+        }))
+    };
+    match lookup(conn).await? {
+        Found::Account(row) => Ok(Some(row)),
+        Found::Nothing => Ok(None),
+        Found::Unadopted => match adopt_named(conn, username).await? {
+            true => Ok(lookup(conn).await?.account()),
+            false => Ok(None),
+        },
     }
 }
 
@@ -35,13 +42,62 @@ pub async fn find_account(
     email: &Email,
 ) -> QueryResult<Option<i32>> {
     let key = username.key();
-    if let Some(uuid) = queries::find_account(conn, &key, email.as_str()).await? {
-        return Ok(Some(uuid));
+    let lookup = async |conn: &mut AsyncMysqlConnection| {
+        let rows =
+            queries::accounts_by_identity(conn, &key, username.as_str(), email.as_str()).await?;
+        Ok::<_, diesel::result::Error>(sort_out(rows, &key, |row| {
+            (&row.username, row.username_key.as_deref())
+        }))
+    };
+    let found = match lookup(conn).await? {
+        Found::Unadopted if adopt_named(conn, username).await? => lookup(conn).await?,
+        found => found,
+    };
+    Ok(found.account().map(|row| row.uuid))
+}
+
+/// What a lookup by name found.
+enum Found<T> {
+    /// The row whose key is the name's key.
+    Account(T),
+    /// Only rows not adopted yet that are exactly this name.
+    Unadopted,
+    Nothing,
+}
+
+impl<T> Found<T> {
+    fn account(self) -> Option<T> {
+        match self {
+            Found::Account(row) => Some(row),
+            Found::Unadopted | Found::Nothing => None,
+        }
     }
-    match adopt_named(conn, username).await? {
-        true => queries::find_account(conn, &key, email.as_str()).await,
-        false => Ok(None),
+}
+
+/// Picks the row with the name's `key`; else tells whether an unadopted row
+/// is exactly this name (the collation's other matches are look-alikes).
+fn sort_out<T>(
+    rows: Vec<T>,
+    key: &str,
+    identity: impl Fn(&T) -> (&String, Option<&str>),
+) -> Found<T> {
+    let mut unadopted = false;
+    for row in rows {
+        match identity(&row) {
+            (_, Some(stored)) if stored == key => return Found::Account(row),
+            (name, None) if is_exactly(name, key) => unadopted = true,
+            _ => {}
+        }
     }
+    if unadopted {
+        Found::Unadopted
+    } else {
+        Found::Nothing
+    }
+}
+
+fn is_exactly(stored_name: &str, key: &str) -> bool {
+    Username::parse(stored_name).is_ok_and(|name| name.key() == key)
 }
 
 /// Adopts the unadopted rows that the database's collation matches to
@@ -53,7 +109,7 @@ async fn adopt_named(conn: &mut AsyncMysqlConnection, username: &Username) -> Qu
     let candidates = queries::unadopted_accounts_named(conn, username.as_str()).await?;
     let exact: Vec<UnadoptedAccount> = candidates
         .into_iter()
-        .filter(|row| Username::parse(&row.username).is_ok_and(|name| name.key() == key))
+        .filter(|row| is_exactly(&row.username, &key))
         .collect();
     Ok(adopt(conn, exact).await? > 0)
 }

@@ -5,7 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::{Authentication, UserProfile};
 
-/// What login needs of an account.
+/// What login needs of an account, and what tells whether the row is the
+/// account a name means (see `db::adoption`).
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = Authentication)]
 #[diesel(check_for_backend(diesel::mysql::Mysql))]
@@ -13,6 +14,19 @@ pub struct Credentials {
     pub uuid: i32,
     /// An argon2 PHC string, or the plaintext of a row the old gateway wrote.
     pub password: String,
+    pub username: String,
+    /// `None` for a row the old gateway wrote and nobody adopted yet.
+    pub username_key: Option<String>,
+}
+
+/// Which account a name and an address name.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = Authentication)]
+#[diesel(check_for_backend(diesel::mysql::Mysql))]
+pub struct AccountIdentity {
+    pub uuid: i32,
+    pub username: String,
+    pub username_key: Option<String>,
 }
 
 /// A new account with the normalised forms of its identity (see

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
 
-use super::models::{Credentials, NewAccount, NewProfile, UnadoptedAccount};
+use super::models::{AccountIdentity, Credentials, NewAccount, NewProfile, UnadoptedAccount};
 use super::schema::{Authentication, UserProfile};
 
 diesel::define_sql_function! {
@@ -56,33 +56,49 @@ pub async fn insert_account(
     }
 }
 
-/// The account whose name key (`Username::key`) is `username_key`.
-pub async fn find_credentials(
+/// The account whose name key (`Username::key`) is `key`, together with
+/// the rows not adopted yet whose name the column's collation matches to
+/// `name`: candidates only, which the caller checks exactly. One round trip
+/// (index merge of the two UNIQUE indexes).
+pub async fn credentials_by_name(
     conn: &mut AsyncMysqlConnection,
-    username_key: &str,
-) -> QueryResult<Option<Credentials>> {
+    key: &str,
+    name: &str,
+) -> QueryResult<Vec<Credentials>> {
     Authentication::table
-        .filter(Authentication::username_key.eq(username_key))
+        .filter(
+            Authentication::username_key
+                .eq(key)
+                .or(Authentication::username_key
+                    .is_null()
+                    .and(Authentication::username.eq(name))),
+        )
         .select(Credentials::as_select())
-        .first(conn)
+        .load(conn)
         .await
-        .optional()
 }
 
-/// The uuid of the account with this name key and this (normalised) e-mail.
-/// Both columns compare byte for byte (`utf8mb4_bin`).
-pub async fn find_account(
+/// The account with name key `key` and exactly this (normalised) e-mail
+/// (both columns compare byte for byte), together with candidates for
+/// adoption as in [`credentials_by_name`].
+pub async fn accounts_by_identity(
     conn: &mut AsyncMysqlConnection,
-    username_key: &str,
+    key: &str,
+    name: &str,
     email: &str,
-) -> QueryResult<Option<i32>> {
+) -> QueryResult<Vec<AccountIdentity>> {
     Authentication::table
-        .filter(Authentication::username_key.eq(username_key))
-        .filter(Authentication::email.eq(email))
-        .select(Authentication::uuid)
-        .first(conn)
+        .filter(
+            Authentication::username_key
+                .eq(key)
+                .and(Authentication::email.eq(email))
+                .or(Authentication::username_key
+                    .is_null()
+                    .and(Authentication::username.eq(name))),
+        )
+        .select(AccountIdentity::as_select())
+        .load(conn)
         .await
-        .optional()
 }
 
 /// Sets the password of account `uuid`.
