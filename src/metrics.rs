@@ -75,7 +75,11 @@ pub struct Metrics {
     backend_errors: IntCounterVec,
     actor_restarts: IntCounterVec,
     pool_connections: IntGaugeVec,
+    hash_jobs: IntCounterVec,
 }
+
+/// What became of a password hashing job, as the `outcome` label names it.
+pub const HASH_OUTCOMES: [&str; 3] = ["hashed", "busy", "abandoned"];
 
 /// The supervised actors, as the `actor` label names them.
 pub const ACTORS: [&str; 4] = ["captcha", "account", "balance", "limits"];
@@ -130,7 +134,16 @@ impl Metrics {
             ),
             &["pool", "state"],
         )?;
+        let hash_jobs = IntCounterVec::new(
+            Opts::new(
+                "password_hash_jobs_total",
+                "Password hashing jobs: hashed, refused because the queue was full (busy), \
+                 or dropped unhashed because their request had gone away (abandoned)",
+            ),
+            &["outcome"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(hash_jobs.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(backend_errors.clone()))?;
@@ -149,6 +162,9 @@ impl Metrics {
         for actor in ACTORS {
             actor_restarts.with_label_values(&[actor]);
         }
+        for outcome in HASH_OUTCOMES {
+            hash_jobs.with_label_values(&[outcome]);
+        }
         Ok(Metrics {
             registry,
             requests,
@@ -157,7 +173,14 @@ impl Metrics {
             backend_errors,
             actor_restarts,
             pool_connections,
+            hash_jobs,
         })
+    }
+
+    /// The counter of password hashing jobs, by outcome (see
+    /// [`HASH_OUTCOMES`]), for the hasher to count into.
+    pub fn hash_jobs(&self) -> IntCounterVec {
+        self.hash_jobs.clone()
     }
 
     /// Counts a request as under way until the guard is dropped (answered

@@ -91,7 +91,12 @@ impl AccountActor {
             passes: security.max_hash_passes,
             lanes: security.max_hash_lanes,
         };
-        let hasher = PasswordHasher::new(security.hash_threads, security.max_pending_hashes, caps)?;
+        let hasher = PasswordHasher::new(
+            security.hash_threads,
+            security.max_pending_hashes,
+            caps,
+            Some(metrics.hash_jobs()),
+        )?;
         Ok(Self {
             settings,
             metrics,

@@ -24,6 +24,7 @@ use std::sync::{Arc, Weak};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use prometheus::IntCounterVec;
 use subtle::ConstantTimeEq;
 
 use super::strength::is_strong_enough;
@@ -128,6 +129,8 @@ pub struct PasswordHasher {
     /// Jobs queued or running, at most `max_pending`.
     pending: Arc<AtomicUsize>,
     max_pending: usize,
+    /// Jobs by outcome (`hashed`, `busy`, `abandoned`), for `/metrics`.
+    jobs: Option<IntCounterVec>,
 }
 
 /// Counts one job as pending from enqueueing until it is dropped, whether it
@@ -141,8 +144,14 @@ impl Drop for PendingSlot {
 }
 
 impl PasswordHasher {
-    /// `threads` = 0 means one per CPU core.
-    pub fn new(threads: usize, max_pending: usize, caps: HashCaps) -> Result<Self, HashError> {
+    /// `threads` = 0 means one per CPU core; `jobs` counts what became of
+    /// each job, by outcome.
+    pub fn new(
+        threads: usize,
+        max_pending: usize,
+        caps: HashCaps,
+        jobs: Option<IntCounterVec>,
+    ) -> Result<Self, HashError> {
         let threads = match threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -163,6 +172,7 @@ impl PasswordHasher {
             caps,
             pending: Arc::new(AtomicUsize::new(0)),
             max_pending: max_pending.max(1),
+            jobs,
         })
     }
 
@@ -217,18 +227,27 @@ impl PasswordHasher {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
                 (pending < self.max_pending).then_some(pending + 1)
             });
+        let count = |jobs: &Option<IntCounterVec>, outcome: &str| {
+            if let Some(jobs) = jobs {
+                jobs.with_label_values(&[outcome]).inc();
+            }
+        };
         if admitted.is_err() {
+            count(&self.jobs, "busy");
             return Err(HashError::Busy);
         }
         let slot = PendingSlot(Arc::clone(&self.pending));
         let (reply, outcome) = tokio::sync::oneshot::channel();
+        let jobs = self.jobs.clone();
         self.threads.spawn(move || {
             let _slot = slot;
             if interest.is_gone() || reply.is_closed() {
+                count(&jobs, "abandoned");
                 let _ = reply.send(Err(HashError::Abandoned));
                 return;
             }
             let _ = reply.send(work());
+            count(&jobs, "hashed");
         });
         outcome
             .await
@@ -386,7 +405,7 @@ mod tests {
     };
 
     fn hasher() -> PasswordHasher {
-        PasswordHasher::new(1, 64, CAPS).unwrap()
+        PasswordHasher::new(1, 64, CAPS, None).unwrap()
     }
 
     fn any() -> Interest {
@@ -518,7 +537,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_at_once() {
-        let hasher = PasswordHasher::new(1, 2, CAPS).unwrap();
+        let hasher = PasswordHasher::new(1, 2, CAPS, None).unwrap();
         let jobs: Vec<_> = (0..6)
             .map(|_| hasher.verify(password("anything at all"), None, any()))
             .collect();

@@ -264,6 +264,18 @@ async fn abandoned_logins_do_not_delay_a_real_one() {
     assert_eq!(app.login_status("patient", PASSWORD).await, 0);
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(3), "answered after {waited:?}");
+    // Jobs of clients that had gone were dropped unhashed: the gateway
+    // stops a request whose client closed its connection.
+    let metrics = app.request(reqwest::Method::GET, "/metrics").await;
+    let text = metrics.text().await.unwrap();
+    let count = |outcome: &str| -> u64 {
+        let series = format!("gateway_password_hash_jobs_total{{outcome=\"{outcome}\"}} ");
+        let line = text.lines().find(|line| line.starts_with(&series));
+        line.and_then(|line| line[series.len()..].parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert!(count("abandoned") > 0, "no abandoned job was dropped");
+    assert!(count("hashed") < 400, "every abandoned login was hashed");
 }
 
 #[actix_web::test]
