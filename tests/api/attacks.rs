@@ -152,7 +152,7 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
             "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
         ),
         format!(
-            "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('Bob', 'Plain-Text-99', ' Bob@Example.COM'), ('carol', 'Plain-Text-98', 'carol@exámple.com')"
+            "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('Bob', 'Plain-Text-99', ' Bob@Example.COM'), ('carol', 'Plain-Text-98', 'carol@exámple.com'), ('erin', 'Plain-Text-96', 'érin@example.com')"
         ),
     ] {
         diesel::sql_query(statement)
@@ -173,6 +173,9 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
     assert_eq!(check("carol", "carol@exámple.com").await, 0);
     assert_eq!(check("carol", "carol@example.com").await, 12);
     assert_eq!(check("cärol", "carol@exámple.com").await, 12);
+    // erin's address (not ASCII before the @) cannot be made canonical: it
+    // is kept as it was, and no ASCII spelling reaches it.
+    assert_eq!(check("erin", "erin@example.com").await, 12);
 
     // A row an old gateway writes while ours runs (a rolling upgrade) is
     // adopted at its first lookup, exactly.
