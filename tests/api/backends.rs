@@ -44,13 +44,20 @@ fn stop_child(child: &mut Option<Child>) {
 }
 
 /// A test whose server binary is missing says so and passes, except in CI
-/// (`CI` set), where every test must run.
+/// (`CI` set), where every test must run. The notice goes straight to the
+/// terminal's stderr: the test harness captures `eprintln!`, and a skip
+/// must not look like a pass.
 pub fn skip(what: &str) {
+    use std::io::Write;
     assert!(
         std::env::var_os("CI").is_none(),
         "{what} is not installed, and CI must run every test"
     );
-    eprintln!("SKIPPED: {what} is not installed on this machine");
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {} ({what} is not installed on this machine)",
+        std::thread::current().name().unwrap_or("a test")
+    );
 }
 
 pub struct OwnRedis {

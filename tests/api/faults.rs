@@ -10,6 +10,13 @@ use serde_json::{Value, json};
 use crate::backends::{OwnMariadb, OwnRedis, skip};
 use crate::helpers::{TestApp, test_settings};
 
+/// Every timeout of a stopped backend is set to this, far above
+/// [`AT_ONCE`]: an answer within `AT_ONCE` proves the gateway did not wait
+/// a timeout out (a refused port must fail at once).
+const PATIENT_MS: u64 = 10_000;
+/// "At once" (measured: 1-3 ms), with room for a loaded machine.
+const AT_ONCE: Duration = Duration::from_millis(500);
+
 /// Calls `ask` every 100 ms until it answers `wanted`; answers how long
 /// that took. Fails after `limit`.
 async fn time_until(wanted: i64, limit: Duration, mut ask: impl AsyncFnMut() -> i64) -> Duration {
@@ -43,7 +50,11 @@ async fn redis_stops_and_returns() {
     let Some(mut redis) = OwnRedis::start() else {
         return skip("redis-server");
     };
-    let app = TestApp::spawn_with(|settings| settings.redis.port = redis.port).await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.redis.port = redis.port;
+        settings.redis.timeout_ms = PATIENT_MS;
+    })
+    .await;
     assert_eq!(
         timed(&app, "/post_registration", registration(1)).await.0,
         9,
@@ -58,7 +69,7 @@ async fn redis_stops_and_returns() {
     ] {
         let (status, took) = timed(&app, path, registration(n)).await;
         assert_eq!(status, 8, "{path} while Redis is down");
-        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        assert!(took < AT_ONCE, "{path} took {took:?}");
         eprintln!("redis down: {path} answered 8 in {took:?}");
     }
     let (status, _) = timed(
@@ -84,8 +95,8 @@ async fn mysql_stops_and_returns() {
     };
     let app = TestApp::spawn_with(|settings| {
         settings.mysql.port = mariadb.port;
-        settings.mysql.connect_timeout_ms = 1000;
-        settings.mysql.checkout_timeout_ms = 2000;
+        settings.mysql.connect_timeout_ms = PATIENT_MS;
+        settings.mysql.checkout_timeout_ms = PATIENT_MS;
     })
     .await;
     let check = json!({"username": "nobody", "email": "nobody@example.com"});
@@ -102,7 +113,7 @@ async fn mysql_stops_and_returns() {
             json!({"username": "kept", "email": "kept@example.com", "password": "Correct-Horse-7"});
         let (status, took) = timed(&app, path, body).await;
         assert_eq!(status, 10, "{path} while MySQL is down");
-        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        assert!(took < AT_ONCE, "{path} took {took:?}");
         eprintln!("mysql down: {path} answered 10 in {took:?}");
     }
 
@@ -139,6 +150,8 @@ async fn a_grpc_peer_stops_and_returns_on_the_same_address() {
     let app = TestApp::spawn_with(|settings| {
         settings.verification.port = port;
         settings.redis.key_prefix = service_settings.redis.key_prefix.clone();
+        settings.grpc.timeout_ms = PATIENT_MS;
+        settings.grpc.connect_timeout_ms = PATIENT_MS;
     })
     .await;
     let ask = |n: u32| {
@@ -154,10 +167,7 @@ async fn a_grpc_peer_stops_and_returns_on_the_same_address() {
     let _ = serving.await;
     let (status, took) = ask(1).await;
     assert_eq!(status, 3, "peer down");
-    assert!(
-        took <= Duration::from_millis(2500),
-        "answered within the deadline: {took:?}"
-    );
+    assert!(took < AT_ONCE, "a refused port answered after {took:?}");
     eprintln!("verification down: answered 3 in {took:?}");
 
     let listener = services::bind("127.0.0.1", port).await.unwrap();
@@ -179,6 +189,7 @@ async fn the_verification_service_survives_redis_going_away() {
     };
     let mut settings = test_settings();
     settings.redis.port = redis.port;
+    settings.redis.timeout_ms = PATIENT_MS;
     settings.verification.resend_cooldown_secs = 0;
     let mut service = crate::verification_service::start(settings).await;
     let mut ask = async || service.ask("v@example.com").await.0;
@@ -190,7 +201,7 @@ async fn the_verification_service_survives_redis_going_away() {
         1,
         "Redis failure, as the original service answers"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
     redis.resume();
     let recovered = time_until(0, Duration::from_secs(15), async || i64::from(ask().await)).await;
     eprintln!("verification service: served again {recovered:?} after Redis returned");
@@ -266,7 +277,8 @@ async fn registrations_during_a_mysql_restart_lose_nothing() {
         .await
         .unwrap();
 
-    let ok: Vec<usize> = answers.iter().filter(|a| a.1 == 0).map(|a| a.0).collect();
+    let ok: std::collections::BTreeSet<usize> =
+        answers.iter().filter(|a| a.1 == 0).map(|a| a.0).collect();
     let failed = answers.iter().filter(|a| a.1 != 0).count();
     let slowest = answers.iter().map(|a| a.2).max().unwrap();
     eprintln!(
@@ -279,6 +291,18 @@ async fn registrations_during_a_mysql_restart_lose_nothing() {
         "only 0 or 10 expected"
     );
     assert!(failed > 0, "the restart happened while registrations ran");
+    assert!(!ok.is_empty(), "no registration succeeded at all");
+    // After MySQL returned, every client was served again: its last
+    // answers are successes.
+    for client in 0..CLIENTS {
+        let last: Vec<i64> = answers[client * PER_CLIENT..][..PER_CLIENT]
+            .iter()
+            .rev()
+            .take(5)
+            .map(|a| a.1)
+            .collect();
+        assert_eq!(last, [0; 5], "client {client} was not served again");
+    }
     assert!(
         slowest < Duration::from_secs(10),
         "a request took {slowest:?}"
@@ -290,12 +314,13 @@ async fn registrations_during_a_mysql_restart_lose_nothing() {
         .load(&mut db)
         .await
         .unwrap();
-    for n in &ok {
-        assert!(
-            names.contains(&format!("soak{n}")),
-            "soak{n} was answered 0 but is not stored"
-        );
-    }
+    // Both directions: every name answered 0 is stored, and nothing else
+    // (a registration answered 10 must not have been stored either).
+    let stored: std::collections::BTreeSet<usize> = names
+        .iter()
+        .map(|name| name.trim_start_matches("soak").parse().unwrap())
+        .collect();
+    assert_eq!(stored, ok, "stored accounts differ from those answered 0");
     let profiles: i64 = UserProfile::table
         .count()
         .get_result(&mut db)

@@ -273,9 +273,13 @@ async fn a_slow_request_head_is_cut_off_without_holding_up_others() {
         stream
             .write_all(b"POST /check_accountexists HTTP/1.1\r\nHost: x\r\n")
             .unwrap();
-        // Never finish the head; see what the server does.
+        // Never finish the head; see what the server does. Keep whatever
+        // arrived before the connection ended, reset or not.
         let mut answer = Vec::new();
-        let _ = stream.read_to_end(&mut answer);
+        let mut chunk = [0u8; 512];
+        while let Ok(read @ 1..) = stream.read(&mut chunk) {
+            answer.extend_from_slice(&chunk[..read]);
+        }
         (
             started.elapsed(),
             String::from_utf8_lossy(&answer).into_owned(),
@@ -296,10 +300,7 @@ async fn a_slow_request_head_is_cut_off_without_holding_up_others() {
         elapsed < Duration::from_secs(3),
         "the slow client was held {elapsed:?}"
     );
-    assert!(
-        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
-        "{answer}"
-    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
 }
 
 #[actix_web::test]
