@@ -478,7 +478,12 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
         return skip("redis-server");
     };
     let mysql_env = environment(&compose["services"]["mysql"], variables);
-    let (user, password) = (&mysql_env["MYSQL_USER"], &mysql_env["MYSQL_PASSWORD"]);
+    let password = &mysql_env["MYSQL_PASSWORD"];
+    // The compose account's name is global to the MySQL server: a name of
+    // this run's own, dropped whatever the outcome, so parallel runs and a
+    // failed one leave nothing behind.
+    let user_guard = MysqlUser(format!("{}_{}", mysql_env["MYSQL_USER"], std::process::id()));
+    let user = &user_guard.0;
     let database = unique_name("deploy");
     let mut settings = test_settings();
     settings.mysql.database = database.clone();
@@ -530,8 +535,11 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     )
     .unwrap();
 
-    let migrate = deployment
-        .role("migrate", &network, &workdir)
+    let as_this_runs_user = |mut command: std::process::Command| {
+        command.env("GATEWAY_MYSQL__USERNAME", user);
+        command
+    };
+    let migrate = as_this_runs_user(deployment.role("migrate", &network, &workdir))
         .output()
         .unwrap();
     assert!(
@@ -541,7 +549,9 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     );
     let _verification = RunningBinary::start(deployment.role("verification", &network, &workdir));
     let _balance = RunningBinary::start(deployment.role("balance", &network, &workdir));
-    let gateway = RunningBinary::start(deployment.role("gateway", &network, &workdir));
+    let gateway = RunningBinary::start(as_this_runs_user(deployment.role(
+        "gateway", &network, &workdir,
+    )));
     let address = format!("http://127.0.0.1:{}", network.ports[&8080]);
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -625,6 +635,26 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     );
 
     drop(gateway);
-    execute(&mut admin, format!("DROP USER IF EXISTS '{user}'@'%'")).await;
     let _ = std::fs::remove_dir_all(root);
+}
+
+/// A MySQL account made by a test, dropped when the test ends, pass or fail.
+struct MysqlUser(String);
+
+impl Drop for MysqlUser {
+    fn drop(&mut self) {
+        let statement = format!("DROP USER IF EXISTS '{}'@'%'", self.0);
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = mysql_admin().await;
+                execute(&mut admin, statement).await;
+            });
+        })
+        .join();
+    }
 }
