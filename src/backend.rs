@@ -214,8 +214,10 @@ where
         }
     }
 
-    pub fn outage(&self) -> &Outage {
-        &self.outage
+    /// The checkout timeout, which also bounds the work done on a
+    /// connection (a backend that hangs must not hang the request).
+    pub fn timeout(&self) -> Duration {
+        self.checkout_timeout
     }
 
     pub fn state(&self) -> bb8::State {

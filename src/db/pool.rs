@@ -58,19 +58,28 @@ pub fn build_pool(settings: &MysqlSettings) -> DbPool {
 pub enum DbError {
     #[error("no database connection: {0}")]
     Checkout(bb8::RunError<PoolError>),
+    #[error("database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     #[error("database: {0}")]
     Query(#[from] diesel::result::Error),
 }
 
-/// Runs `work` on a pooled connection. An error that may have come from a
-/// dead connection (anything but "no row" and constraint violations)
-/// retires the connection, so a restarted MySQL is served again at once.
+/// Runs `work` on a pooled connection, bounded by
+/// `mysql.checkout_timeout_ms` like the checkout (a MySQL that hangs, e.g.
+/// stopped or cut off without a reset, would otherwise hold the request
+/// forever); a connection whose work timed out is retired. An error that may
+/// have come from a dead connection (anything but "no row" and constraint
+/// violations) retires it too, so a restarted MySQL is served again at once.
 pub async fn with_connection<T>(
     pool: &DbPool,
     work: impl AsyncFnOnce(&mut AsyncMysqlConnection) -> QueryResult<T>,
 ) -> Result<T, DbError> {
+    let limit = pool.timeout();
     let mut pooled = pool.get().await.map_err(DbError::Checkout)?;
-    let result = work(&mut pooled).await;
+    let Ok(result) = tokio::time::timeout(limit, work(&mut pooled)).await else {
+        pooled.mark_broken();
+        return Err(DbError::TimedOut(limit));
+    };
     if let Err(error) = &result
         && !is_about_the_data(error)
     {

@@ -36,6 +36,18 @@ fn accepts(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
+/// Sends `signal` (`STOP`, `CONT`) to the server: a stopped server keeps its
+/// port open and answers nothing, as a hung one does.
+fn signal(child: &Option<Child>, signal: &str) {
+    let child = child.as_ref().expect("the server runs");
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal}");
+}
+
 fn stop_child(child: &mut Option<Child>) {
     if let Some(mut child) = child.take() {
         let _ = child.kill();
@@ -92,6 +104,15 @@ impl OwnRedis {
         };
         redis.resume();
         Some(redis)
+    }
+
+    /// Freezes the server (SIGSTOP): it hangs with its port open.
+    pub fn freeze(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(&self.child, "CONT");
     }
 
     /// Kills the server (as a crash would).
@@ -190,6 +211,15 @@ impl OwnMariadb {
         };
         mariadb.resume();
         Some(mariadb)
+    }
+
+    /// Freezes the server (SIGSTOP): it hangs with its port open.
+    pub fn freeze(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    pub fn thaw(&self) {
+        signal(&self.child, "CONT");
     }
 
     pub fn stop(&mut self) {

@@ -106,8 +106,23 @@ async fn mysql_stops_and_returns() {
     );
     app.register("kept", "kept@example.com", "Correct-Horse-7")
         .await;
+    let code = app.request_code("kept@example.com").await;
 
     mariadb.stop();
+    // A reset while MySQL is down: 10 at once, and the code is given back.
+    let reset = crate::helpers::account_body(
+        "kept",
+        "kept@example.com",
+        "Another-Horse-8",
+        &code,
+    );
+    let (status, took) = timed(&app, "/reset_password", reset).await;
+    assert_eq!(status, 10, "/reset_password while MySQL is down");
+    assert!(took < AT_ONCE, "/reset_password took {took:?}");
+    assert_eq!(
+        app.stored_code("kept@example.com").await.as_deref(),
+        Some(code.as_str())
+    );
     for path in ["/check_accountexists", "/trylogin_server"] {
         let body =
             json!({"username": "kept", "email": "kept@example.com", "password": "Correct-Horse-7"});
@@ -342,6 +357,7 @@ async fn the_balance_service_survives_redis_going_away() {
     };
     let mut settings = test_settings();
     settings.redis.port = redis.port;
+    settings.redis.timeout_ms = PATIENT_MS;
     let balance = crate::balance_service::Balance::start_with(settings).await;
     let mut client = balance.client.clone();
     client
@@ -361,7 +377,7 @@ async fn the_balance_service_survives_redis_going_away() {
     redis.stop();
     let started = Instant::now();
     assert_eq!(allocate().await, 8);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < AT_ONCE, "took {:?}", started.elapsed());
     redis.resume();
     let recovered = time_until(0, Duration::from_secs(15), async || {
         i64::from(allocate().await)
@@ -439,4 +455,135 @@ async fn sigterm_finishes_requests_under_way_and_exits_0() {
         .await
         .unwrap();
     assert!(status.success(), "exit status {status}");
+}
+
+/// How long a hung backend is waited for in the hang tests.
+const HANG_MS: u64 = 700;
+
+/// An answer to a request that met a hung backend: within its timeout
+/// (`HANG_MS`; the Redis client's own response timeout may answer
+/// earlier), give or take scheduling.
+fn after_the_timeout(path: &str, took: Duration) {
+    let timeout = Duration::from_millis(HANG_MS);
+    assert!(took < timeout + AT_ONCE, "{path}: {took:?}, long after the timeout");
+}
+
+#[actix_web::test]
+async fn a_hung_redis_answers_8_after_redis_timeout() {
+    let Some(redis) = OwnRedis::start() else {
+        return skip("redis-server");
+    };
+    let app = TestApp::spawn_with(|settings| {
+        settings.redis.port = redis.port;
+        settings.redis.timeout_ms = HANG_MS;
+        // The per-address count would meet the hang first (and fail open);
+        // see the README's failure table.
+        settings.limits.ip_burst = 0;
+    })
+    .await;
+    assert_eq!(timed(&app, "/post_registration", registration(1)).await.0, 9);
+
+    redis.freeze();
+    for (n, path) in [
+        (2, "/post_registration"),
+        (3, "/reset_password"),
+        (4, "/trylogin_server"),
+    ] {
+        let (status, took) = timed(&app, path, registration(n)).await;
+        assert_eq!(status, 8, "{path} while Redis hangs");
+        after_the_timeout(path, took);
+    }
+    redis.thaw();
+    let recovered = time_until(9, Duration::from_secs(15), || async {
+        timed(&app, "/post_registration", registration(5)).await.0
+    })
+    .await;
+    eprintln!("redis thawed: served again after {recovered:?}");
+}
+
+#[actix_web::test]
+async fn a_hung_mysql_answers_10_after_the_checkout_timeout() {
+    let Some(mariadb) = OwnMariadb::start() else {
+        return skip("mariadbd");
+    };
+    let app = TestApp::spawn_with(|settings| {
+        settings.mysql.port = mariadb.port;
+        settings.mysql.connect_timeout_ms = HANG_MS;
+        settings.mysql.checkout_timeout_ms = HANG_MS;
+    })
+    .await;
+    app.register("held", "held@example.com", "Correct-Horse-7")
+        .await;
+    let check = json!({"username": "held", "email": "held@example.com"});
+
+    mariadb.freeze();
+    // The first meets a pooled connection whose query hangs, the next ones
+    // a checkout that cannot connect: each is bounded.
+    for (path, body) in [
+        ("/check_accountexists", check.clone()),
+        ("/check_accountexists", check.clone()),
+        (
+            "/trylogin_server",
+            json!({"username": "held", "password": "Correct-Horse-7"}),
+        ),
+    ] {
+        let (status, took) = timed(&app, path, body).await;
+        assert_eq!(status, 10, "{path} while MySQL hangs");
+        assert!(
+            took < Duration::from_millis(HANG_MS) + AT_ONCE,
+            "{path} took {took:?}"
+        );
+    }
+    mariadb.thaw();
+    let recovered = time_until(0, Duration::from_secs(20), || async {
+        timed(&app, "/check_accountexists", check.clone()).await.0
+    })
+    .await;
+    eprintln!("mysql thawed: served again after {recovered:?}");
+}
+
+#[actix_web::test]
+async fn the_balance_service_on_a_refused_port_is_3_at_once_and_reconnects() {
+    use gateway_server::services::balance::BalanceServer;
+
+    let mut service_settings = test_settings();
+    service_settings.balance.chat_servers = vec![gateway_server::config::StaticChatServer {
+        name: "chat-1".into(),
+        host: "127.0.0.1".into(),
+        port: 8090,
+    }];
+    let listener = services::bind("127.0.0.1", 0).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let start_peer = |listener| {
+        let service = BalanceServer::new(&service_settings).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(services::serve_balance(service, listener, async {
+            let _ = stopped.await;
+        }));
+        (stop, serving)
+    };
+    let (stop, serving) = start_peer(listener);
+    let _service_keys = crate::helpers::TestKeys::new(&service_settings);
+    let app = TestApp::spawn_with(|settings| {
+        settings.balance.port = port;
+        settings.grpc.timeout_ms = PATIENT_MS;
+        settings.grpc.connect_timeout_ms = PATIENT_MS;
+    })
+    .await;
+    app.register("bal", "bal@example.com", "Correct-Horse-7")
+        .await;
+    let login = || app.login_status("bal", "Correct-Horse-7");
+    assert_eq!(login().await, 0);
+
+    let _ = stop.send(());
+    let _ = serving.await;
+    let started = Instant::now();
+    assert_eq!(login().await, 3, "balance service down");
+    let took = started.elapsed();
+    assert!(took < AT_ONCE, "a refused port answered after {took:?}");
+
+    let listener = services::bind("127.0.0.1", port).await.unwrap();
+    let (_stop, _serving) = start_peer(listener);
+    let recovered = time_until(0, Duration::from_secs(20), async || login().await).await;
+    eprintln!("balance back: served again after {recovered:?}");
 }
