@@ -33,7 +33,13 @@ pub fn confusable_key(text: &str) -> String {
     let mapped = |text: &str| strip_marks(&skeleton(text).collect::<String>());
     let upper = mapped(&strip_marks(&text.nfkc().collect::<String>()).to_uppercase());
     let lower = mapped(&upper.to_lowercase()).to_lowercase();
-    lower.chars().take(CONFUSABLE_KEY_MAX_CHARS).collect()
+    // Runs of white space look like one space.
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    words
+        .join(" ")
+        .chars()
+        .take(CONFUSABLE_KEY_MAX_CHARS)
+        .collect()
 }
 
 /// Decomposes `text` and drops every combining mark (accents, dots).
@@ -107,6 +113,7 @@ mod tests {
         assert_ne!(confusable_key("bob"), alice);
         assert_eq!(confusable_key("rn"), confusable_key("m"));
         assert_eq!(confusable_key("0scar"), confusable_key("Oscar"));
+        assert_eq!(confusable_key("bob  smith"), confusable_key("bob smith"));
     }
 
     #[test]

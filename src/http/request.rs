@@ -18,8 +18,17 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::Malformed("the body is not a JSON object".into()));
     }
     let mut json = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut json)
-        .map_err(|error| ApiError::Malformed(describe(&error)))
+    let value = serde_path_to_error::deserialize(&mut json)
+        .map_err(|error| ApiError::Malformed(describe(&error)))?;
+    // One object and nothing after it (white space aside).
+    json.end().map_err(|error| {
+        ApiError::Malformed(format!(
+            "trailing characters at line {} column {}",
+            error.line(),
+            error.column()
+        ))
+    })?;
+    Ok(value)
 }
 
 /// What was wrong with a body, for the log: the field, the kind of error
@@ -52,9 +61,20 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next())
         .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    let field = match (missing, error.path().to_string()) {
+    // The path names the client's own keys where the error was met: only
+    // a plain identifier (one of ours) is repeated in the log.
+    let path = error.path().to_string();
+    let is_plain = |text: &str| {
+        !text.is_empty()
+            && text.len() <= 32
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
+    };
+    let field = match (missing, is_plain(&path)) {
         (Some(name), _) => name.to_owned(),
-        (None, path) => path,
+        (None, true) => path,
+        (None, false) => "?".to_owned(),
     };
     format!(
         "field `{field}`: {kind} at line {} column {}",
@@ -194,10 +214,30 @@ mod tests {
                 assert!(!logged.contains(value), "{logged}");
             }
         }
+        // A key of the client's own is not repeated (it may hold anything).
+        let planted = decode::<VerificationRequest>(b"{\"Key-Secret-1\\n[FAKE] INFO\": tru}");
+        let logged = planted.err().unwrap().to_string();
+        assert!(
+            !logged.contains("Key-Secret") && !logged.contains('\n'),
+            "{logged}"
+        );
         let password = decode::<LoginRequest>(br#"{"username":"u","password":12345678}"#);
         let logged = password.err().unwrap().to_string();
         assert!(logged.contains("field `password`"), "{logged}");
         assert!(!logged.contains("12345678"), "{logged}");
+    }
+
+    #[test]
+    fn nothing_may_follow_the_object() {
+        for body in [
+            &br#"{"email":"a@b.co"} GARBAGE"#[..],
+            br#"{"email":"a@b.co"}{"a":1}"#,
+            br#"{"email":"a@b.co"}]"#,
+        ] {
+            let error = decode::<VerificationRequest>(body).err().unwrap();
+            assert_eq!(error.status(), Status::JsonParseError, "{body:?}");
+        }
+        assert!(decode::<VerificationRequest>(b" {\"email\":\"a@b.co\"} \n").is_ok());
     }
 
     #[test]

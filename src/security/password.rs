@@ -345,7 +345,12 @@ fn verify_now(
                 Ok(params) if caps.admit(&params) => {}
                 // Unreadable parameters fail in verify_phc with an error.
                 Err(_) => {}
-                Ok(_) => return Ok(Verdict::OverCaps),
+                Ok(_) => {
+                    // The usual work, so the answer time does not tell
+                    // such a row apart.
+                    spend_decoy(password, decoy)?;
+                    return Ok(Verdict::OverCaps);
+                }
             }
             if !verify_phc(password, &phc)? {
                 return Ok(Verdict::Mismatch);

@@ -340,7 +340,10 @@ async fn an_address_cannot_spell_another_addresss_attempt_counter() {
     let typo = account_body("dave", "dave@example.com", PASSWORD, "not-the-code");
     assert_eq!(app.call("/post_registration", typo).await["error"], 9);
     // dave's own counter, read back where the README says it is.
-    let attempts = format!("{{{}dave@example.com}}:attempts", app.settings.redis.key_prefix);
+    let attempts = format!(
+        "{{{}dave@example.com}}:attempts",
+        app.settings.redis.key_prefix
+    );
     let counted: Option<u32> = app.redis().await.get(&attempts).await.unwrap();
     assert_eq!(counted, Some(1));
     let right = account_body("dave", "dave@example.com", PASSWORD, &code);
@@ -605,7 +608,12 @@ mod grpc {
             crate::balance_service::server("ok-name", "0"),
             crate::balance_service::server("ok-name", "65536"),
             crate::balance_service::server("ok-name", "http"),
+            crate::balance_service::server("ok-name", " 80"),
+            crate::balance_service::server("evil\n[FAKE] INFO injected", "8090"),
         ];
+        let mut spaced = server("ok-name", "8090");
+        spaced.info.as_mut().unwrap().host = "127.0.0.1\r\nX: y".into();
+        refused.push(spaced);
         let mut long = server("ok-name", "8090");
         long.info.as_mut().unwrap().host = long_host;
         refused.push(long);

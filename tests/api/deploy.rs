@@ -482,7 +482,11 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     // The compose account's name is global to the MySQL server: a name of
     // this run's own, dropped whatever the outcome, so parallel runs and a
     // failed one leave nothing behind.
-    let user_guard = MysqlUser(format!("{}_{}", mysql_env["MYSQL_USER"], std::process::id()));
+    let user_guard = MysqlUser(format!(
+        "{}_{}",
+        mysql_env["MYSQL_USER"],
+        std::process::id()
+    ));
     let user = &user_guard.0;
     let database = unique_name("deploy");
     let mut settings = test_settings();
@@ -549,9 +553,9 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     );
     let _verification = RunningBinary::start(deployment.role("verification", &network, &workdir));
     let _balance = RunningBinary::start(deployment.role("balance", &network, &workdir));
-    let gateway = RunningBinary::start(as_this_runs_user(deployment.role(
-        "gateway", &network, &workdir,
-    )));
+    let gateway = RunningBinary::start(as_this_runs_user(
+        deployment.role("gateway", &network, &workdir),
+    ));
     let address = format!("http://127.0.0.1:{}", network.ports[&8080]);
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -110,12 +110,7 @@ async fn mysql_stops_and_returns() {
 
     mariadb.stop();
     // A reset while MySQL is down: 10 at once, and the code is given back.
-    let reset = crate::helpers::account_body(
-        "kept",
-        "kept@example.com",
-        "Another-Horse-8",
-        &code,
-    );
+    let reset = crate::helpers::account_body("kept", "kept@example.com", "Another-Horse-8", &code);
     let (status, took) = timed(&app, "/reset_password", reset).await;
     assert_eq!(status, 10, "/reset_password while MySQL is down");
     assert!(took < AT_ONCE, "/reset_password took {took:?}");
@@ -465,7 +460,10 @@ const HANG_MS: u64 = 700;
 /// earlier), give or take scheduling.
 fn after_the_timeout(path: &str, took: Duration) {
     let timeout = Duration::from_millis(HANG_MS);
-    assert!(took < timeout + AT_ONCE, "{path}: {took:?}, long after the timeout");
+    assert!(
+        took < timeout + AT_ONCE,
+        "{path}: {took:?}, long after the timeout"
+    );
 }
 
 #[actix_web::test]
@@ -481,7 +479,10 @@ async fn a_hung_redis_answers_8_after_redis_timeout() {
         settings.limits.ip_burst = 0;
     })
     .await;
-    assert_eq!(timed(&app, "/post_registration", registration(1)).await.0, 9);
+    assert_eq!(
+        timed(&app, "/post_registration", registration(1)).await.0,
+        9
+    );
 
     redis.freeze();
     for (n, path) in [

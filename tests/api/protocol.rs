@@ -90,7 +90,9 @@ async fn an_oversized_chunked_body_without_a_length_is_refused() {
         .client
         .post(format!("{}/get_verification", app.address))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();

@@ -169,12 +169,12 @@ impl BalanceServer {
         };
         match registry.register(info.name.clone(), address) {
             Registration::Added => {
-                log::info!("server {} registered", info.name);
+                log::info!("server {:?} registered", info.name);
                 Status::Success
             }
             Registration::Taken => taken,
             Registration::Full => {
-                log::warn!("server registry full; {} refused", info.name);
+                log::warn!("server registry full; {:?} refused", info.name);
                 Status::InputInvalid
             }
         }
@@ -182,7 +182,7 @@ impl BalanceServer {
 
     fn remove(registry: &Registry, request: GrpcShutdownRequest, unknown: Status) -> Status {
         if registry.remove(&request.cur_server) {
-            log::info!("server {} removed", request.cur_server);
+            log::info!("server {:?} removed", request.cur_server);
             Status::Success
         } else {
             unknown
@@ -213,15 +213,24 @@ impl BalanceServer {
     }
 }
 
-/// Bounds on what a caller may register: a name of 1 to 64 characters, a
-/// host name of 1 to 253 (DNS's limit), a port 1 to 65535.
+/// Bounds on what a caller may register: a name of 1 to 64 characters
+/// without control characters, a host name of 1 to 253 (DNS's limit)
+/// without white space or control characters, a port 1 to 65535 in plain
+/// digits.
 fn is_acceptable(info: &ServerInfo) -> bool {
-    let name = info.name.trim();
-    !name.is_empty()
+    let name_ok = !info.name.trim().is_empty()
         && info.name.chars().count() <= 64
-        && !info.host.trim().is_empty()
+        && !info.name.chars().any(char::is_control);
+    let host_ok = !info.host.is_empty()
         && info.host.len() <= 253
-        && info.port.trim().parse::<u16>().is_ok_and(|port| port >= 1)
+        && !info
+            .host
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace());
+    let port_ok = !info.port.is_empty()
+        && info.port.bytes().all(|b| b.is_ascii_digit())
+        && info.port.parse::<u16>().is_ok_and(|port| port >= 1);
+    name_ok && host_ok && port_ok
 }
 
 #[tonic::async_trait]
