@@ -169,6 +169,9 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
     assert_eq!(check("bob", "bob@example.com").await, 0);
     assert_eq!(check("BOB", "BOB@EXAMPLE.COM").await, 0);
     assert_eq!(app.login_status("bob", "Plain-Text-99").await, 0);
+    // The plaintext row was re-hashed on that login.
+    let stored = app.stored_password("Bob").await.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "still plaintext");
     // carol's stored address is the IDNA one; the plain domain is another.
     assert_eq!(check("carol", "carol@exámple.com").await, 0);
     assert_eq!(check("carol", "carol@example.com").await, 12);

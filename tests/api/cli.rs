@@ -79,7 +79,13 @@ async fn migrate_adopts_a_database_made_by_the_old_gateway() {
             "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
         ),
         format!(
+            "CREATE TABLE `{name}`.FriendRequest ( id INT AUTO_INCREMENT PRIMARY KEY, src_uuid INT NOT NULL, dst_uuid INT NOT NULL, nickname VARCHAR(255), message VARCHAR(255), status BOOL, FOREIGN KEY (src_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE, FOREIGN KEY (dst_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
+        ),
+        format!(
             "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('old', 'Plain-Text-99', 'old@example.com')"
+        ),
+        format!(
+            "INSERT INTO `{name}`.FriendRequest (src_uuid, dst_uuid, nickname, message, status) VALUES (1, 1, 'me', 'hello', 0)"
         ),
     ] {
         diesel::sql_query(statement)
@@ -103,6 +109,13 @@ async fn migrate_adopts_a_database_made_by_the_old_gateway() {
         .await
         .unwrap();
     assert_eq!(kept, 1, "existing accounts are kept");
+    use gateway_server::db::schema::FriendRequest;
+    let requests: i64 = FriendRequest::table
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(requests, 1, "the existing FriendRequest table and its row are kept");
 }
 
 #[tokio::test]
