@@ -337,3 +337,76 @@ async fn a_parallel_burst_is_counted_exactly() {
         .count();
     assert_eq!((served, refused), (150, 50));
 }
+
+#[actix_web::test]
+async fn every_limit_set_to_0_is_off() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.limits.code_attempts = 0;
+        settings.limits.login_failures = 0;
+        settings.limits.ip_burst = 0;
+    })
+    .await;
+    // ip_burst = 0: far more requests than the default burst of 30.
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    let answers = join_all((0..60).map(|_| app.call("/check_accountexists", body.clone()))).await;
+    assert!(answers.iter().all(|answer| answer["error"] == 12));
+    // code_attempts = 0: wrong codes never use the code up.
+    let code = app.request_code("off@example.com").await;
+    for attempt in 0..12 {
+        let wrong = account_body("off", "off@example.com", "Correct-Horse-7", &format!("x{attempt}"));
+        assert_eq!(app.call("/post_registration", wrong).await["error"], 9);
+    }
+    let right = account_body("off", "off@example.com", "Correct-Horse-7", &code);
+    assert_eq!(app.call("/post_registration", right).await["error"], 0);
+    // login_failures = 0: no lock after many failures.
+    for _ in 0..15 {
+        assert_eq!(app.login_status("off", "Wrong-Horse-7").await, 13);
+    }
+    assert_eq!(app.login_status("off", "Correct-Horse-7").await, 0);
+}
+
+#[actix_web::test]
+async fn an_address_is_served_again_when_its_window_passes() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.limits.ip_burst = 2;
+        settings.limits.ip_window_secs = 1;
+    })
+    .await;
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    for expected in [12, 12, 27] {
+        let answer = app.call("/check_accountexists", body.clone()).await;
+        assert_eq!(answer["error"], expected);
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let answer = app.call("/check_accountexists", body).await;
+    assert_eq!(answer["error"], 12, "the window passed");
+}
+
+/// The per-address limit fails open when Redis cannot count, and says so
+/// in the log.
+#[actix_web::test]
+async fn a_limit_that_cannot_count_lets_requests_through_with_a_warning() {
+    use crate::helpers::{BinaryFixture, RunningBinary, gateway_command};
+
+    let fixture = BinaryFixture::start().await;
+    let mut command = gateway_command(&fixture.settings);
+    command
+        .arg("serve")
+        .env("GATEWAY_REDIS__PORT", crate::peers::closed_port().await.to_string())
+        .env("GATEWAY_LIMITS__IP_BURST", "1");
+    let mut gateway = RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let url = format!("http://127.0.0.1:{port}/check_accountexists");
+        let body = json!({"username": "nobody", "email": "nobody@example.com"});
+        let answer = crate::helpers::post_ok(&client, url, &body).await;
+        assert_eq!(answer["error"], 12, "served although nothing was counted");
+    }
+    let log = gateway.stop();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("WARN") && line.contains("requests not counted")),
+        "{log}"
+    );
+}

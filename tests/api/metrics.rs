@@ -161,3 +161,36 @@ async fn failing_backends_and_restarts_are_counted() {
         Some(1.0)
     );
 }
+
+#[actix_web::test]
+async fn requests_in_flight_and_balance_failures_are_counted() {
+    use crate::peers::Behaviour;
+    use std::time::Duration;
+
+    let app = TestApp::spawn_with(|settings| settings.grpc.timeout_ms = 800).await;
+    app.register("flight", "flight@example.com", "Correct-Horse-7")
+        .await;
+    app.balance.behave(Behaviour::Hang(Duration::from_secs(5)));
+    let logins = futures_util::future::join_all(
+        (0..3).map(|_| app.login_status("flight", "Correct-Horse-7")),
+    );
+    let scrape_meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        scrape(&app).await
+    };
+    let (answers, during) = tokio::join!(logins, scrape_meanwhile);
+    assert_eq!(answers, [3, 3, 3], "the balance service missed its deadline");
+    // Three logins held by the balance service, and the scrape itself.
+    assert_eq!(
+        sample(&during, "gateway_http_requests_in_flight"),
+        Some(4.0),
+        "{during}"
+    );
+    let after = scrape(&app).await;
+    assert_eq!(sample(&after, "gateway_http_requests_in_flight"), Some(1.0));
+    assert_eq!(
+        sample(&after, r#"gateway_backend_errors_total{backend="balance"}"#),
+        Some(3.0),
+        "{after}"
+    );
+}
