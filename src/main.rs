@@ -62,15 +62,17 @@ async fn migrate(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn verification(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let service = VerificationServer::new(&settings)?;
+    let stop = shutdown_signal()?;
     let listener = services::bind(&settings.verification.host, settings.verification.port).await?;
-    services::serve_verification(service, listener, shutdown_signal()).await?;
+    services::serve_verification(service, listener, stop).await?;
     Ok(())
 }
 
 async fn balance(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let service = BalanceServer::new(&settings)?;
+    let stop = shutdown_signal()?;
     let listener = services::bind(&settings.balance.host, settings.balance.port).await?;
-    services::serve_balance(service, listener, shutdown_signal()).await?;
+    services::serve_balance(service, listener, stop).await?;
     Ok(())
 }
 

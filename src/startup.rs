@@ -3,6 +3,7 @@
 //! port 0 and read the port the OS chose.
 
 use std::net::TcpListener;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub enum ApplicationError {
     Start(#[from] StartError),
     #[error(transparent)]
     Service(#[from] ServiceError),
+    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    Signal(std::io::Error),
 }
 
 pub struct Application {
@@ -37,6 +40,8 @@ pub struct Application {
     server: Server,
     actors: Actors,
     stop: GracefulStop,
+    /// SIGINT/SIGTERM, listened for from before the listener is announced.
+    signal: Pin<Box<dyn Future<Output = ()>>>,
 }
 
 /// One access-log line per request: peer, method, path (never the query
@@ -47,6 +52,16 @@ impl Application {
     /// Must be called inside an actix system: the actors start on its
     /// current arbiter.
     pub async fn build(settings: Settings) -> Result<Application, ApplicationError> {
+        let signal = shutdown_signal().map_err(ApplicationError::Signal)?;
+        Self::build_stopped_by(settings, Box::pin(signal)).await
+    }
+
+    /// Like [`Application::build`], stopped gracefully when `signal`
+    /// resolves.
+    async fn build_stopped_by(
+        settings: Settings,
+        signal: Pin<Box<dyn Future<Output = ()>>>,
+    ) -> Result<Application, ApplicationError> {
         if settings.mysql.run_migrations {
             let applied = prepare_database(&settings.mysql).await?;
             log::info!("database ready, {} migration(s) applied", applied.len());
@@ -83,6 +98,7 @@ impl Application {
             server,
             actors,
             stop,
+            signal,
         })
     }
 
@@ -99,10 +115,10 @@ impl Application {
     /// instance), requests under way finish, in the order of
     /// [`crate::shutdown`] (within `http.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (handle, stop) = (self.server.handle(), self.stop);
+        let (handle, stop, signal) = (self.server.handle(), self.stop, self.signal);
         let metrics = Arc::clone(&self.actors.metrics);
         actix_web::rt::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             stop.run(handle, &metrics).await;
         });
         self.server.await
@@ -189,6 +205,8 @@ impl AllInOne {
     /// Binds both services (port 0: any free port, which the gateway is then
     /// pointed at), starts them, then builds the gateway.
     pub async fn build(mut settings: Settings) -> Result<AllInOne, ApplicationError> {
+        // Before any listener is announced (see `shutdown_signal`).
+        let signal = shutdown_signal().map_err(ApplicationError::Signal)?;
         let verification =
             services::bind(&settings.verification.host, settings.verification.port).await?;
         let balance = services::bind(&settings.balance.host, settings.balance.port).await?;
@@ -212,7 +230,7 @@ impl AllInOne {
                 log::error!("balance service stopped: {error}");
             }
         });
-        let gateway = Application::build(settings).await?;
+        let gateway = Application::build_stopped_by(settings, Box::pin(signal)).await?;
         Ok(AllInOne {
             gateway,
             verification_port,
@@ -231,20 +249,27 @@ fn local_port(listener: &tokio::net::TcpListener) -> Result<u16, ApplicationErro
         })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Listens for SIGINT and SIGTERM from this call on, and resolves on the
+/// first. Call it before announcing a listener: a signal that arrives
+/// between the two must stop the process gracefully, not by the signal's
+/// default action.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + 'static> {
     #[cfg(unix)]
     {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            log::info!("shutdown signal received");
+        })
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
-    log::info!("shutdown signal received");
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        log::info!("shutdown signal received");
+    })
 }

@@ -115,7 +115,10 @@ async fn migrate_adopts_a_database_made_by_the_old_gateway() {
         .get_result(&mut conn)
         .await
         .unwrap();
-    assert_eq!(requests, 1, "the existing FriendRequest table and its row are kept");
+    assert_eq!(
+        requests, 1,
+        "the existing FriendRequest table and its row are kept"
+    );
 }
 
 #[tokio::test]

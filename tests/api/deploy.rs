@@ -12,9 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use diesel::sql_query;
-use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use yaml_serde::Value as Yaml;
@@ -308,20 +307,6 @@ impl Deployment {
     }
 }
 
-async fn mysql_admin() -> AsyncMysqlConnection {
-    let settings = test_settings();
-    AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
-        .await
-        .expect("MySQL answers")
-}
-
-async fn execute(connection: &mut AsyncMysqlConnection, statement: String) {
-    sql_query(statement)
-        .execute(connection)
-        .await
-        .expect("administrative statement");
-}
-
 #[test]
 fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
     let image = image();
@@ -479,38 +464,21 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     };
     let mysql_env = environment(&compose["services"]["mysql"], variables);
     let password = &mysql_env["MYSQL_PASSWORD"];
-    // The compose account's name is global to the MySQL server: a name of
-    // this run's own, dropped whatever the outcome, so parallel runs and a
-    // failed one leave nothing behind.
-    let user_guard = MysqlUser(format!(
-        "{}_{}",
-        mysql_env["MYSQL_USER"],
-        std::process::id()
-    ));
-    let user = &user_guard.0;
     let database = unique_name("deploy");
     let mut settings = test_settings();
     settings.mysql.database = database.clone();
     let _database = TestDatabase::new(&settings);
     // What the mysql image does on its first start: the database and the
-    // gateway's own account, allowed into that database only.
-    let mut admin = mysql_admin().await;
-    execute(&mut admin, format!("CREATE DATABASE `{database}`")).await;
-    execute(
-        &mut admin,
-        format!("CREATE USER IF NOT EXISTS '{user}'@'%'"),
-    )
-    .await;
-    execute(
-        &mut admin,
-        format!("ALTER USER '{user}'@'%' IDENTIFIED BY '{password}'"),
-    )
-    .await;
-    execute(
-        &mut admin,
-        format!("GRANT ALL ON `{database}`.* TO '{user}'@'%'"),
-    )
-    .await;
+    // gateway's own account, allowed into that database only. The account's
+    // name is global to the MySQL server: one of this run's own, dropped
+    // whatever the outcome.
+    sql_query(format!("CREATE DATABASE `{database}`"))
+        .execute(&mut crate::helpers::mysql_admin().await)
+        .await
+        .unwrap();
+    let name = format!("{}_{}", mysql_env["MYSQL_USER"], std::process::id());
+    let user_guard = crate::helpers::MysqlUser::create(name, password, &database).await;
+    let user = &user_guard.0;
 
     let network = Network {
         services: compose["services"]
@@ -640,25 +608,4 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
 
     drop(gateway);
     let _ = std::fs::remove_dir_all(root);
-}
-
-/// A MySQL account made by a test, dropped when the test ends, pass or fail.
-struct MysqlUser(String);
-
-impl Drop for MysqlUser {
-    fn drop(&mut self) {
-        let statement = format!("DROP USER IF EXISTS '{}'@'%'", self.0);
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let mut admin = mysql_admin().await;
-                execute(&mut admin, statement).await;
-            });
-        })
-        .join();
-    }
 }

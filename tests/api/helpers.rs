@@ -457,8 +457,13 @@ impl RunningBinary {
 
     /// Sends SIGTERM, as an orchestrator stopping the process would.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, …).
+    pub fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(self.child.id().to_string())
             .status()
             .expect("kill runs");
@@ -497,5 +502,50 @@ impl Drop for RunningBinary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A MySQL account made by a test, dropped when the test ends, pass or fail
+/// (accounts are global to the server: give each run a name of its own).
+pub struct MysqlUser(pub String);
+
+impl MysqlUser {
+    /// Creates `name` with `password`, allowed into `database` only.
+    pub async fn create(name: String, password: &str, database: &str) -> MysqlUser {
+        let user = MysqlUser(name);
+        let mut admin = mysql_admin().await;
+        for statement in [
+            format!("CREATE USER IF NOT EXISTS '{}'@'%'", user.0),
+            format!("ALTER USER '{}'@'%' IDENTIFIED BY '{password}'", user.0),
+            format!("GRANT ALL ON `{database}`.* TO '{}'@'%'", user.0),
+        ] {
+            sql_query(statement).execute(&mut admin).await.unwrap();
+        }
+        user
+    }
+}
+
+/// A connection to the test MySQL server as its administrator.
+pub async fn mysql_admin() -> AsyncMysqlConnection {
+    let url = test_settings().mysql.server_url();
+    AsyncMysqlConnection::establish(secrecy::ExposeSecret::expose_secret(&url))
+        .await
+        .expect("MySQL reachable")
+}
+
+impl Drop for MysqlUser {
+    fn drop(&mut self) {
+        let statement = format!("DROP USER IF EXISTS '{}'@'%'", self.0);
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = sql_query(statement).execute(&mut mysql_admin().await).await;
+            });
+        })
+        .join();
     }
 }

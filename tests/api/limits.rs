@@ -353,7 +353,12 @@ async fn every_limit_set_to_0_is_off() {
     // code_attempts = 0: wrong codes never use the code up.
     let code = app.request_code("off@example.com").await;
     for attempt in 0..12 {
-        let wrong = account_body("off", "off@example.com", "Correct-Horse-7", &format!("x{attempt}"));
+        let wrong = account_body(
+            "off",
+            "off@example.com",
+            "Correct-Horse-7",
+            &format!("x{attempt}"),
+        );
         assert_eq!(app.call("/post_registration", wrong).await["error"], 9);
     }
     let right = account_body("off", "off@example.com", "Correct-Horse-7", &code);
@@ -392,7 +397,10 @@ async fn a_limit_that_cannot_count_lets_requests_through_with_a_warning() {
     let mut command = gateway_command(&fixture.settings);
     command
         .arg("serve")
-        .env("GATEWAY_REDIS__PORT", crate::peers::closed_port().await.to_string())
+        .env(
+            "GATEWAY_REDIS__PORT",
+            crate::peers::closed_port().await.to_string(),
+        )
         .env("GATEWAY_LIMITS__IP_BURST", "1");
     let mut gateway = RunningBinary::start(command);
     let port = gateway.port_after("gateway listening on ");

@@ -140,5 +140,8 @@ async fn a_balance_service_that_hangs_is_status_3_within_the_deadline() {
     );
     // The 500 ms deadline, and not much more.
     let took = started.elapsed();
-    assert!(took < std::time::Duration::from_millis(1000), "took {took:?}");
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "took {took:?}"
+    );
 }

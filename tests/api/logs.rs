@@ -127,3 +127,122 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
         );
     }
 }
+
+/// The whole system (`all`) with a password on every backend and a gRPC
+/// token, at trace level: no credential of a backend reaches the log, and
+/// each request's access-log line has its fields.
+#[actix_web::test]
+async fn backend_credentials_never_reach_the_log_and_access_lines_are_complete() {
+    use crate::backends::{OwnRedis, skip};
+    use crate::helpers::{MysqlUser, TestDatabase, test_settings};
+
+    const REDIS_PASSWORD: &str = "redis-Sekrit-pw-9";
+    const MYSQL_PASSWORD: &str = "mysql-Sekrit-pw-8";
+    const SMTP_PASSWORD: &str = "smtp-Sekrit-pw-7";
+    const GRPC_TOKEN: &str = "grpc-Sekrit-tok-6";
+    let Some(redis) = OwnRedis::start_with_password(REDIS_PASSWORD) else {
+        return skip("redis-server");
+    };
+    let mut settings = test_settings();
+    settings.verification.port = 0;
+    settings.balance.port = 0;
+    settings.redis.port = redis.port;
+    settings.redis.password = REDIS_PASSWORD.to_owned().into();
+    let database = settings.mysql.database.clone();
+    let _database = TestDatabase::new(&settings);
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!("CREATE DATABASE `{database}`")),
+        &mut crate::helpers::mysql_admin().await,
+    )
+    .await
+    .unwrap();
+    let account = format!("logs_{}", std::process::id());
+    let _account = MysqlUser::create(account.clone(), MYSQL_PASSWORD, &database).await;
+    settings.mysql.username = account;
+    settings.mysql.password = MYSQL_PASSWORD.to_owned().into();
+
+    let config = std::env::temp_dir().join(format!("{}.toml", crate::helpers::unique_name("logs")));
+    std::fs::write(
+        &config,
+        "[[balance.chat_servers]]\nname = \"chat-1\"\nhost = \"127.0.0.1\"\nport = 8090\n",
+    )
+    .unwrap();
+    let mut command = gateway_command(&settings);
+    command
+        .arg("--config")
+        .arg(&config)
+        .arg("all")
+        .env("RUST_LOG", "trace")
+        .env("GATEWAY_MAIL__USERNAME", "mailer")
+        .env("GATEWAY_MAIL__PASSWORD", SMTP_PASSWORD)
+        .env("GATEWAY_GRPC__AUTH_TOKEN", GRPC_TOKEN);
+    let mut gateway = RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
+    let client = reqwest::Client::new();
+    let call = async |path: &str, body: serde_json::Value| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        crate::helpers::post_ok(&client, url, &body).await
+    };
+    assert_eq!(
+        call("/get_verification", json!({"email": "lou@example.com"})).await["error"],
+        0
+    );
+    let mut own_redis = redis::Client::open(format!(
+        "redis://:{REDIS_PASSWORD}@127.0.0.1:{}",
+        redis.port
+    ))
+    .unwrap()
+    .get_multiplexed_async_connection()
+    .await
+    .unwrap();
+    let key = format!("{}lou@example.com", settings.redis.key_prefix);
+    let code: String = redis::AsyncCommands::get(&mut own_redis, key)
+        .await
+        .unwrap();
+    let body = json!({"username": "lou", "email": "lou@example.com", "password": "Correct-Horse-7", "cpatcha": code});
+    assert_eq!(call("/post_registration", body).await["error"], 0);
+    let login = call(
+        "/trylogin_server",
+        json!({"username": "lou", "password": "Correct-Horse-7"}),
+    )
+    .await;
+    assert_eq!(login["error"], 0, "{login}");
+    let log = gateway.stop();
+    std::fs::remove_file(config).unwrap();
+
+    assert!(log.contains("TRACE"), "trace level was not enabled");
+    for secret in [
+        REDIS_PASSWORD,
+        MYSQL_PASSWORD,
+        SMTP_PASSWORD,
+        GRPC_TOKEN,
+        code.as_str(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "the log contains the secret {secret:?}"
+        );
+    }
+    // peer, "method path", HTTP status, size in bytes, duration.
+    let access = log
+        .lines()
+        .find(|line| line.contains("\"POST /post_registration\""))
+        .unwrap_or_else(|| panic!("no access line:\n{log}"));
+    let fields: Vec<&str> = access
+        .split("\"POST /post_registration\"")
+        .flat_map(|part| part.split_whitespace())
+        .collect();
+    let after: Vec<&str> = fields.iter().rev().take(3).rev().copied().collect();
+    assert!(access.contains("127.0.0.1 \"POST"), "peer: {access}");
+    assert_eq!(after[0], "200", "status: {access}");
+    assert!(
+        after[1].parse::<u64>().is_ok_and(|size| size > 10),
+        "size: {access}"
+    );
+    assert!(
+        after[2]
+            .strip_suffix("ms")
+            .is_some_and(|ms| ms.parse::<f64>().is_ok()),
+        "duration: {access}"
+    );
+}

@@ -24,6 +24,7 @@ mod protocol;
 mod registration;
 mod resilience;
 mod scale_out;
+mod shutdown;
 mod system;
 mod verification;
 mod verification_service;

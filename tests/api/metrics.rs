@@ -179,7 +179,11 @@ async fn requests_in_flight_and_balance_failures_are_counted() {
         scrape(&app).await
     };
     let (answers, during) = tokio::join!(logins, scrape_meanwhile);
-    assert_eq!(answers, [3, 3, 3], "the balance service missed its deadline");
+    assert_eq!(
+        answers,
+        [3, 3, 3],
+        "the balance service missed its deadline"
+    );
     // Three logins held by the balance service, and the scrape itself.
     assert_eq!(
         sample(&during, "gateway_http_requests_in_flight"),

@@ -219,6 +219,23 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
     };
     let mut redis = redis_connection().await;
 
+    // The load balancer keeps /metrics to itself: scrapers go to each
+    // instance directly.
+    let metrics = client
+        .http
+        .get(format!("{balanced}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 404, "/metrics through nginx");
+    let direct = client
+        .http
+        .get(format!("{a}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 200);
+
     // A code issued through one instance is accepted through the other.
     const PASSWORD: &str = "Correct-Horse-7-Scale";
     let users: Vec<(String, String)> = (0..8)
