@@ -136,30 +136,15 @@ async fn every_variant_of_an_address_shares_its_code_guesses() {
 /// the gateway started on it.
 #[actix_web::test]
 async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
-    use diesel_async::{AsyncConnection, AsyncMysqlConnection};
-    use secrecy::ExposeSecret;
     let settings = crate::helpers::test_settings();
     let name = settings.mysql.database.clone();
-    let mut server = AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
-        .await
-        .unwrap();
-    for statement in [
-        format!("CREATE DATABASE `{name}`"),
-        format!(
-            "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
-        ),
-        format!(
-            "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
-        ),
-        format!(
+    crate::helpers::old_gateway_database(
+        &name,
+        &[format!(
             "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('Bob', 'Plain-Text-99', ' Bob@Example.COM'), ('carol', 'Plain-Text-98', 'carol@exámple.com'), ('erin', 'Plain-Text-96', 'érin@example.com')"
-        ),
-    ] {
-        diesel::sql_query(statement)
-            .execute(&mut server)
-            .await
-            .unwrap();
-    }
+        )],
+    )
+    .await;
     let app = TestApp::spawn_with(|adjusted| adjusted.mysql.database = name).await;
     let check = async |username: &str, email: &str| {
         let body = json!({"username": username, "email": email});

@@ -187,16 +187,36 @@ impl OwnMariadb {
                 "chown to mysql"
             );
         }
-        let mut command = Command::new(install);
-        command
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", dir.join("data").display()))
-            .arg("--auth-root-authentication-method=normal")
-            .stdin(Stdio::null());
-        if as_root {
-            command.arg("--user=mysql");
+        let install_once = || {
+            let mut command = Command::new(&install);
+            command
+                .arg("--no-defaults")
+                .arg(format!("--datadir={}", dir.join("data").display()))
+                .arg("--auth-root-authentication-method=normal")
+                .stdin(Stdio::null());
+            if as_root {
+                command.arg("--user=mysql");
+            }
+            command.output().expect("mariadb-install-db runs")
+        };
+        // Its bootstrap now and then fails when other servers start at the
+        // same moment on two busy cores: a fresh data directory, once more.
+        let mut installed = install_once();
+        for _ in 0..2 {
+            if installed.status.success() {
+                break;
+            }
+            let data = dir.join("data");
+            let _ = std::fs::remove_dir_all(&data);
+            std::fs::create_dir_all(&data).unwrap();
+            if as_root {
+                let _ = Command::new("chown")
+                    .args(["-R", "mysql:mysql"])
+                    .arg(&dir)
+                    .status();
+            }
+            installed = install_once();
         }
-        let installed = command.output().expect("mariadb-install-db runs");
         assert!(
             installed.status.success(),
             "mariadb-install-db failed: {}{}",

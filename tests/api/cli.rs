@@ -65,34 +65,22 @@ async fn migrate_creates_the_database_and_the_three_tables_and_is_repeatable() {
 async fn migrate_adopts_a_database_made_by_the_old_gateway() {
     let settings = test_settings();
     let _database = TestDatabase::new(&settings);
-    let mut server = AsyncMysqlConnection::establish(settings.mysql.server_url().expose_secret())
-        .await
-        .unwrap();
     let name = &settings.mysql.database;
-    // The seed README's own SQL.
-    for statement in [
-        format!("CREATE DATABASE `{name}`"),
-        format!(
-            "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
-        ),
-        format!(
-            "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
-        ),
-        format!(
-            "CREATE TABLE `{name}`.FriendRequest ( id INT AUTO_INCREMENT PRIMARY KEY, src_uuid INT NOT NULL, dst_uuid INT NOT NULL, nickname VARCHAR(255), message VARCHAR(255), status BOOL, FOREIGN KEY (src_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE, FOREIGN KEY (dst_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
-        ),
-        format!(
-            "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('old', 'Plain-Text-99', 'old@example.com')"
-        ),
-        format!(
-            "INSERT INTO `{name}`.FriendRequest (src_uuid, dst_uuid, nickname, message, status) VALUES (1, 1, 'me', 'hello', 0)"
-        ),
-    ] {
-        diesel::sql_query(statement)
-            .execute(&mut server)
-            .await
-            .unwrap();
-    }
+    crate::helpers::old_gateway_database(
+        name,
+        &[
+            format!(
+                "CREATE TABLE `{name}`.FriendRequest ( id INT AUTO_INCREMENT PRIMARY KEY, src_uuid INT NOT NULL, dst_uuid INT NOT NULL, nickname VARCHAR(255), message VARCHAR(255), status BOOL, FOREIGN KEY (src_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE, FOREIGN KEY (dst_uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
+            ),
+            format!(
+                "INSERT INTO `{name}`.Authentication (username, password, email) VALUES ('old', 'Plain-Text-99', 'old@example.com')"
+            ),
+            format!(
+                "INSERT INTO `{name}`.FriendRequest (src_uuid, dst_uuid, nickname, message, status) VALUES (1, 1, 'me', 'hello', 0)"
+            ),
+        ],
+    )
+    .await;
     run_ok(gateway_command(&settings).arg("migrate"));
     assert!(
         tables_of(&settings)

@@ -299,23 +299,27 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let (url, name) = (self.server_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime, which cannot be blocked on:
-        // use a thread with a runtime of its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                if let Ok(mut conn) = AsyncMysqlConnection::establish(&url).await {
-                    let _ = sql_query(format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+        run_to_completion(async move {
+            if let Ok(mut conn) = AsyncMysqlConnection::establish(&url).await {
+                let _ = sql_query(format!("DROP DATABASE IF EXISTS `{name}`"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
     }
+}
+
+/// Runs `work` to its end from a `Drop`, which runs inside the test's
+/// runtime and cannot block on it: on a thread with a runtime of its own.
+fn run_to_completion(work: impl Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work);
+    })
+    .join();
 }
 
 /// Deletes the test's Redis keys when the test ends.
@@ -536,16 +540,30 @@ pub async fn mysql_admin() -> AsyncMysqlConnection {
 impl Drop for MysqlUser {
     fn drop(&mut self) {
         let statement = format!("DROP USER IF EXISTS '{}'@'%'", self.0);
-        // Drop runs inside the test's runtime: use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = sql_query(statement).execute(&mut mysql_admin().await).await;
-            });
-        })
-        .join();
+        run_to_completion(async move {
+            let _ = sql_query(statement).execute(&mut mysql_admin().await).await;
+        });
+    }
+}
+
+/// Creates database `name` as the old C++ gateway's README does (its own
+/// SQL: tables `Authentication` and `UserProfile`, the server's default
+/// collation), then runs `more` statements in it, e.g. the rows it wrote.
+pub async fn old_gateway_database(name: &str, more: &[String]) {
+    let mut admin = mysql_admin().await;
+    let schema = [
+        format!("CREATE DATABASE `{name}`"),
+        format!(
+            "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
+        ),
+        format!(
+            "CREATE TABLE `{name}`.UserProfile ( uuid INT PRIMARY KEY, avatar VARCHAR(255), nickname VARCHAR(50), description TEXT, sex BOOL, FOREIGN KEY (uuid) REFERENCES Authentication(uuid) ON DELETE CASCADE )"
+        ),
+    ];
+    for statement in schema.iter().chain(more) {
+        sql_query(statement.as_str())
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|error| panic!("{statement}: {error}"));
     }
 }
