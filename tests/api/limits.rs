@@ -418,3 +418,29 @@ async fn a_limit_that_cannot_count_lets_requests_through_with_a_warning() {
         "{log}"
     );
 }
+
+/// The counters live at the keys the README's key table names, read back
+/// from Redis as an operator (or another service) would.
+#[actix_web::test]
+async fn the_counters_are_at_the_keys_the_readme_names() {
+    use redis::AsyncCommands;
+
+    let app = TestApp::spawn().await;
+    app.register("keyed", "keyed@example.com", "Correct-Horse-7")
+        .await;
+    for name in ["keyed", "KEYED"] {
+        assert_eq!(app.login_status(name, "Wrong-Horse-7").await, 13);
+    }
+    let prefix = &app.settings.redis.key_prefix;
+    let mut redis = app.redis().await;
+    let logins: Option<u32> = redis
+        .get(format!("{prefix}login_attempts:keyed"))
+        .await
+        .unwrap();
+    assert_eq!(logins, Some(2), "both spellings count for one account");
+    let requests: Option<u32> = redis
+        .get(format!("{prefix}requests:/trylogin_server:127.0.0.1"))
+        .await
+        .unwrap();
+    assert_eq!(requests, Some(2));
+}
