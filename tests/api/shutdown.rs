@@ -135,3 +135,55 @@ async fn the_balance_service_exits_0_on_sigterm() {
 async fn the_whole_system_exits_0_on_sigterm() {
     role_stops_on_sigterm("all", "gateway listening on ").await;
 }
+
+/// What an operator sees of a rolling restart: every client that reached
+/// the gateway before or during its SIGTERM gets its answer; the others are
+/// refused at connect (so a load balancer can send them elsewhere). None is
+/// cut off mid-request.
+#[actix_web::test]
+async fn no_connection_that_was_let_in_is_dropped_by_a_sigterm() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fixture = BinaryFixture::start().await;
+    let mut command = gateway_command(&fixture.settings);
+    command.arg("serve").env("GATEWAY_LIMITS__IP_BURST", "100000");
+    let mut gateway = RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
+    let body = r#"{"username":"nobody","email":"nobody@example.com"}"#;
+    let request = format!(
+        "POST /check_accountexists HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let client = |delay: u64| {
+        let request = request.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let Ok(mut socket) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                return None; // refused: the listener was closed
+            };
+            let mut answer = Vec::new();
+            let sent = socket.write_all(request.as_bytes()).await;
+            let read = socket.read_to_end(&mut answer).await;
+            Some((sent.is_ok() && read.is_ok(), String::from_utf8_lossy(&answer).into_owned()))
+        }
+    };
+    // Clients arriving over 400 ms; the SIGTERM comes after 150 ms.
+    let clients = futures_util::future::join_all((0..200).map(|n| client(n * 2)));
+    let terminate = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        gateway.terminate();
+    };
+    let (outcomes, ()) = tokio::join!(clients, terminate);
+    let let_in: Vec<&(bool, String)> = outcomes.iter().flatten().collect();
+    let refused = outcomes.iter().filter(|outcome| outcome.is_none()).count();
+    eprintln!("sigterm: {} answered, {refused} refused", let_in.len());
+    assert!(let_in.len() > 10 && refused > 10, "{} let in, {refused} refused", let_in.len());
+    for (complete, answer) in let_in {
+        assert!(
+            *complete && answer.starts_with("HTTP/1.1 200") && answer.contains("\"error\":12"),
+            "a client that was let in got {answer:?}"
+        );
+    }
+    let status = wait_exit(gateway, Duration::from_secs(10)).await;
+    assert!(status.success(), "exit status {status}");
+}
