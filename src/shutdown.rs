@@ -132,29 +132,3 @@ fn accept_queue_length(listener: &TcpListener) -> Option<u32> {
 fn accept_queue_length(_: &TcpListener) -> Option<u32> {
     None
 }
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_queue_counts_connections_not_yet_accepted() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        assert_eq!(accept_queue_length(&listener), Some(0));
-        let _first = std::net::TcpStream::connect(address).unwrap();
-        let _second = std::net::TcpStream::connect(address).unwrap();
-        assert_eq!(accept_queue_length(&listener), Some(2));
-        let _accepted = listener.accept().unwrap();
-        assert_eq!(accept_queue_length(&listener), Some(1));
-    }
-
-    #[tokio::test]
-    async fn a_closed_listener_refuses_new_connections() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        close_for_new_connections(&listener).await;
-        let refused = std::net::TcpStream::connect(address).unwrap_err();
-        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-    }
-}
