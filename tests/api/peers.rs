@@ -209,9 +209,16 @@ impl BalancerService for BalancerPeer {
     }
 }
 
-/// A local address on which nothing listens.
+/// A local port on which nothing listens, and nothing will: the port stays
+/// bound (without listening) for the rest of the test run, so a parallel
+/// test cannot pick it up, and connections to it are refused.
 pub async fn closed_port() -> u16 {
-    let (listener, port) = listen().await;
-    drop(listener);
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("a free port");
+    let port = socket.local_addr().expect("its address").port();
+    // Held until the test binary exits.
+    std::mem::forget(socket);
     port
 }
