@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use yaml_serde::Value as Yaml;
 
-use crate::backends::{OwnRedis, free_port, skip};
+use crate::backends::{OwnRedis, skip};
 use crate::helpers::{RunningBinary, TestDatabase, account_body, test_settings, unique_name};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -480,7 +480,10 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     let user_guard = crate::helpers::MysqlUser::create(name, password, &database).await;
     let user = &user_guard.0;
 
-    let network = Network {
+    // The roles' own ports start at 0 (any free port, bound by the role
+    // itself: no port is picked and released for a parallel test to take);
+    // each is filled in from the role's log before the next role starts.
+    let mut network = Network {
         services: compose["services"]
             .as_mapping()
             .unwrap()
@@ -490,9 +493,9 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
         ports: HashMap::from([
             (3306, settings.mysql.port),
             (6379, redis.port),
-            (65500, free_port()),
-            (59900, free_port()),
-            (8080, free_port()),
+            (65500, 0),
+            (59900, 0),
+            (8080, 0),
         ]),
         database: database.clone(),
     };
@@ -519,11 +522,18 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
         "migrate: {}",
         String::from_utf8_lossy(&migrate.stderr)
     );
-    let _verification = RunningBinary::start(deployment.role("verification", &network, &workdir));
-    let _balance = RunningBinary::start(deployment.role("balance", &network, &workdir));
-    let gateway = RunningBinary::start(as_this_runs_user(
+    let mut verification =
+        RunningBinary::start(deployment.role("verification", &network, &workdir));
+    let port = verification.port_after("verification service listening on ");
+    network.ports.insert(65500, port);
+    let mut balance = RunningBinary::start(deployment.role("balance", &network, &workdir));
+    let port = balance.port_after("balance service listening on ");
+    network.ports.insert(59900, port);
+    let mut gateway = RunningBinary::start(as_this_runs_user(
         deployment.role("gateway", &network, &workdir),
     ));
+    let port = gateway.port_after("gateway listening on ");
+    network.ports.insert(8080, port);
     let address = format!("http://127.0.0.1:{}", network.ports[&8080]);
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -146,7 +146,9 @@ async fn no_connection_that_was_let_in_is_dropped_by_a_sigterm() {
 
     let fixture = BinaryFixture::start().await;
     let mut command = gateway_command(&fixture.settings);
-    command.arg("serve").env("GATEWAY_LIMITS__IP_BURST", "100000");
+    command
+        .arg("serve")
+        .env("GATEWAY_LIMITS__IP_BURST", "100000");
     let mut gateway = RunningBinary::start(command);
     let port = gateway.port_after("gateway listening on ");
     let body = r#"{"username":"nobody","email":"nobody@example.com"}"#;
@@ -164,7 +166,10 @@ async fn no_connection_that_was_let_in_is_dropped_by_a_sigterm() {
             let mut answer = Vec::new();
             let sent = socket.write_all(request.as_bytes()).await;
             let read = socket.read_to_end(&mut answer).await;
-            Some((sent.is_ok() && read.is_ok(), String::from_utf8_lossy(&answer).into_owned()))
+            Some((
+                sent.is_ok() && read.is_ok(),
+                String::from_utf8_lossy(&answer).into_owned(),
+            ))
         }
     };
     // Clients arriving over 400 ms; the SIGTERM comes after 150 ms.
@@ -177,7 +182,11 @@ async fn no_connection_that_was_let_in_is_dropped_by_a_sigterm() {
     let let_in: Vec<&(bool, String)> = outcomes.iter().flatten().collect();
     let refused = outcomes.iter().filter(|outcome| outcome.is_none()).count();
     eprintln!("sigterm: {} answered, {refused} refused", let_in.len());
-    assert!(let_in.len() > 10 && refused > 10, "{} let in, {refused} refused", let_in.len());
+    assert!(
+        let_in.len() > 10 && refused > 10,
+        "{} let in, {refused} refused",
+        let_in.len()
+    );
     for (complete, answer) in let_in {
         assert!(
             *complete && answer.starts_with("HTTP/1.1 200") && answer.contains("\"error\":12"),
