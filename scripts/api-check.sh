@@ -54,11 +54,12 @@ target/debug/gateway-server --config "$work/gateway.toml" all > "$work/gateway.l
 gateway=$!
 cleanup() {
   kill "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null || true
-  mysql --protocol=TCP -h127.0.0.1 -P3306 -uroot -e "DROP DATABASE IF EXISTS \`$database\`" || true
+  mysql --protocol=TCP -h"${GATEWAY_MYSQL__HOST:-127.0.0.1}" -P"${GATEWAY_MYSQL__PORT:-3306}" -uroot \
+    -e "DROP DATABASE IF EXISTS \`$database\`" || true
   # In Lua: generated usernames put quotes and newlines into key names.
   # Keys of an address carry the prefix inside their hash tag: `{prefix…`.
   for pattern in "$prefix*" "{$prefix*"; do
-    redis-cli -h 127.0.0.1 -p 6379 EVAL \
+    redis-cli -h "${GATEWAY_REDIS__HOST:-127.0.0.1}" -p "${GATEWAY_REDIS__PORT:-6379}" EVAL \
       "for _, key in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', key) end" \
       0 "$pattern" >/dev/null || true
   done

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole system (`gateway-server all`) with working backends, on any
+# Debian/Ubuntu machine with a Rust toolchain: MariaDB and Redis are used
+# where they answer, started privately (under target/backends/, on free
+# ports) where they do not, and installed when missing (as root; otherwise
+# the packages to install are named). Demo settings: mails written to
+# target/demo/mail-outbox, one chat server listed. Ctrl-C stops everything.
+# Arguments go to the gateway (e.g. `scripts/run.sh --config my.toml`
+# replaces the demo settings).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/backends.sh
+ensure_backends
+
+cargo build --release --quiet
+demo=$PWD/target/demo
+mkdir -p "$demo/mail-outbox"
+cat > "$demo/demo.toml" <<TOML
+[mail]
+outbox_dir = "$demo/mail-outbox"
+
+[[balance.chat_servers]]
+name = "chat-1"
+host = "127.0.0.1"
+port = 8090
+TOML
+port=${GATEWAY_HTTP__PORT:-8080}
+cat <<TRY
+
+== try it (in another terminal, in $PWD):
+
+curl -s -XPOST localhost:$port/get_verification -d '{"email":"alice@example.com"}'
+CODE=\$(grep -h 'verification code is' target/demo/mail-outbox/*alice@example.com.eml | tail -1 | grep -o '[0-9]\{6\}')
+curl -s -XPOST localhost:$port/post_registration \\
+     -d "{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"Wonder-Land-42\",\"cpatcha\":\"\$CODE\"}"
+curl -s -XPOST localhost:$port/trylogin_server -d '{"username":"alice","password":"Wonder-Land-42"}'
+
+TRY
+if [ $# -eq 0 ]; then set -- --config "$demo/demo.toml"; fi
+# Not exec: the private backends stop when the gateway does.
+target/release/gateway-server "$@" all
