@@ -37,7 +37,7 @@ impl std::fmt::Debug for ChatServerLease {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BalanceError {
-    #[error("balance service unreachable: {0}")]
+    #[error("balance service call failed: {0}")]
     Unreachable(tonic::Status),
     #[error("balance service answered {0:?}")]
     Refused(Status),
@@ -105,6 +105,8 @@ impl Handler<Probe> for BalanceActor {
             let request = PeerListsRequest {
                 cur_server: String::new(),
             };
+            // A service that refuses our token answers, but serves nothing:
+            // down, like one that does not answer.
             let up = match client.get_peer_grpc_server_info(request).await {
                 Ok(_) => true,
                 Err(status) => !matches!(
@@ -112,6 +114,8 @@ impl Handler<Probe> for BalanceActor {
                     tonic::Code::Unavailable
                         | tonic::Code::DeadlineExceeded
                         | tonic::Code::Cancelled
+                        | tonic::Code::Unauthenticated
+                        | tonic::Code::PermissionDenied
                 ),
             };
             vec![Health {

@@ -28,7 +28,7 @@ pub enum CaptchaError {
     CodeNotFound,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("verification service unreachable: {0}")]
+    #[error("verification service call failed: {0}")]
     Unreachable(tonic::Status),
     #[error("verification service answered error {0}")]
     Refused(i32),

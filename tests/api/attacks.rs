@@ -552,6 +552,29 @@ mod grpc {
         assert!(!log.contains(token), "the token reached the log");
     }
 
+    /// A gateway whose token the services refuse serves nothing through
+    /// them: it must not call itself ready.
+    #[actix_web::test]
+    async fn a_gateway_with_the_wrong_token_is_not_ready() {
+        let system = System::start(&[("GATEWAY_GRPC__AUTH_TOKEN", "the-right-token".into())]);
+        let mut settings = test_settings();
+        settings.verification.port = system.verification;
+        settings.balance.port = system.balance;
+        let (_database, _keys) = (TestDatabase::new(&settings), TestKeys::new(&settings));
+        let mut command = gateway_command(&settings);
+        command
+            .arg("serve")
+            .env("GATEWAY_GRPC__AUTH_TOKEN", "a-wrong-token");
+        let mut gateway = RunningBinary::start(command);
+        let port = gateway.port_after("gateway listening on ");
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 503);
+        let report: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(report["down"], json!(["balance"]), "{report}");
+    }
+
     #[actix_web::test]
     async fn tls_guards_the_services_and_the_gateways_channels() {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
