@@ -577,7 +577,10 @@ mod tests {
 
     #[test]
     fn defaults_run_against_a_stock_local_setup() {
-        Jail::expect_with(|_| {
+        Jail::expect_with(|jail| {
+            // The shell's own GATEWAY_* variables (scripts/test.sh exports
+            // them for private backends) must not leak into these tests.
+            jail.clear_env();
             let settings = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(settings.http.port, 8080);
             assert_eq!(
@@ -602,6 +605,7 @@ mod tests {
     #[test]
     fn the_file_is_read_and_variables_win_over_it() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 DEFAULT_CONFIG_FILE,
                 "[http]\nport = 9000\n[mysql]\ndatabase = \"fromfile\"\n[verification]\nhost = \"10.0.0.5\"\n",
@@ -638,6 +642,7 @@ mod tests {
     #[test]
     fn a_named_file_must_exist_and_is_used() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             let missing = Settings::load(Some(Path::new("nope.toml")));
             assert!(matches!(missing, Err(ConfigError::MissingFile(_))));
             jail.create_file("other.toml", "[http]\nport = 7000\n")?;
@@ -651,6 +656,7 @@ mod tests {
     #[test]
     fn passwords_never_show_in_debug_and_are_url_encoded() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("GATEWAY_MYSQL__PASSWORD", "p@ss:w/rd");
             jail.set_env("GATEWAY_REDIS__PASSWORD", "redis-secret");
             jail.set_env("GATEWAY_GRPC__AUTH_TOKEN", "grpc-secret");
@@ -671,6 +677,7 @@ mod tests {
     #[test]
     fn nonsense_is_refused() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("GATEWAY_MYSQL__DATABASE", "chat`; DROP");
             assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
             jail.set_env("GATEWAY_MYSQL__DATABASE", "chatting");
