@@ -437,7 +437,6 @@ async fn a_trickled_body_is_cut_off_with_408() {
 // 9. The gRPC services authenticate their callers.
 
 mod grpc {
-    use gateway_server::config::Settings;
     use gateway_server::grpc::auth::BearerToken;
     use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
     use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
@@ -447,53 +446,15 @@ mod grpc {
     use tonic::transport::Channel;
 
     use crate::balance_service::{Balance, server};
-    use crate::helpers::{
-        RunningBinary, TestDatabase, TestKeys, gateway_command, post_ok, test_settings,
-    };
+    use crate::helpers::{RunningBinary, TestDatabase, TestKeys, gateway_command, test_settings};
+    use crate::system::System;
 
-    /// `gateway-server all` with `variables` added; the binary and the
-    /// ports of the gateway, the verification and the balance service.
-    struct System {
-        binary: RunningBinary,
-        gateway: u16,
-        verification: u16,
-        balance: u16,
-        _database: TestDatabase,
-        _keys: TestKeys,
-    }
-
-    impl System {
-        fn start(variables: &[(&str, String)]) -> System {
-            let mut settings: Settings = test_settings();
-            settings.verification.port = 0;
-            settings.balance.port = 0;
-            let (database, keys) = (TestDatabase::new(&settings), TestKeys::new(&settings));
-            let mut command = gateway_command(&settings);
-            command.arg("all");
-            for (name, value) in variables {
-                command.env(name, value);
-            }
-            let mut binary = RunningBinary::start(command);
-            let verification = binary.port_after("verification service listening on ");
-            let balance = binary.port_after("balance service listening on ");
-            let gateway = binary.port_after("gateway listening on ");
-            System {
-                binary,
-                gateway,
-                verification,
-                balance,
-                _database: database,
-                _keys: keys,
-            }
-        }
-
-        /// A code request through the gateway, which calls the
-        /// verification service over gRPC.
-        async fn ask_for_a_code(&self) -> serde_json::Value {
-            let url = format!("http://127.0.0.1:{}/get_verification", self.gateway);
-            let body = json!({"email": "grpc@example.com"});
-            post_ok(&reqwest::Client::new(), url, &body).await
-        }
+    /// A code request through the gateway, which calls the verification
+    /// service over gRPC.
+    async fn ask_for_a_code(system: &System) -> serde_json::Value {
+        system
+            .call("/get_verification", json!({"email": "grpc@example.com"}))
+            .await
     }
 
     fn with_token(channel: Channel, token: &str) -> InterceptedService<Channel, BearerToken> {
@@ -512,8 +473,8 @@ mod grpc {
     #[actix_web::test]
     async fn the_services_refuse_callers_without_the_token_and_the_gateway_sends_it() {
         let token = "a-long-random-shared-secret";
-        let system = System::start(&[("GATEWAY_GRPC__AUTH_TOKEN", token.into())]);
-        assert_eq!(system.ask_for_a_code().await["error"], 0);
+        let system = System::start_with(&[("GATEWAY_GRPC__AUTH_TOKEN", token.into())]).await;
+        assert_eq!(ask_for_a_code(&system).await["error"], 0);
 
         for presented in [None, Some("a-long-random-shared-secreT")] {
             let channel = channel(system.balance).await;
@@ -556,7 +517,8 @@ mod grpc {
     /// them: it must not call itself ready.
     #[actix_web::test]
     async fn a_gateway_with_the_wrong_token_is_not_ready() {
-        let system = System::start(&[("GATEWAY_GRPC__AUTH_TOKEN", "the-right-token".into())]);
+        let system =
+            System::start_with(&[("GATEWAY_GRPC__AUTH_TOKEN", "the-right-token".into())]).await;
         let mut settings = test_settings();
         settings.verification.port = system.verification;
         settings.balance.port = system.balance;
@@ -584,14 +546,15 @@ mod grpc {
         std::fs::write(&cert, certified.cert.pem()).unwrap();
         std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
         let path = |file: &std::path::Path| file.display().to_string();
-        let system = System::start(&[
+        let system = System::start_with(&[
             ("GATEWAY_GRPC__TLS_CERT", path(&cert)),
             ("GATEWAY_GRPC__TLS_KEY", path(&key)),
             // The gateway trusts the (self-signed) certificate for its peers.
             ("GATEWAY_GRPC__TLS_CA", path(&cert)),
             ("GATEWAY_GRPC__TLS_DOMAIN", "localhost".into()),
-        ]);
-        assert_eq!(system.ask_for_a_code().await["error"], 0);
+        ])
+        .await;
+        assert_eq!(ask_for_a_code(&system).await["error"], 0);
         // A plaintext caller gets nowhere.
         let plaintext = Channel::from_shared(format!("http://127.0.0.1:{}", system.balance))
             .unwrap()

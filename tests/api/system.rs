@@ -13,19 +13,26 @@ use gateway_server::config::Settings;
 use gateway_server::grpc::proto::balancer_service_client::BalancerServiceClient;
 use redis::AsyncCommands;
 
-struct System {
+/// `gateway-server all` on free ports, mailing through an SMTP sink.
+pub struct System {
     settings: Settings,
-    gateway: u16,
-    balance: u16,
+    pub gateway: u16,
+    pub verification: u16,
+    pub balance: u16,
     sink: SmtpSink,
     client: reqwest::Client,
-    _binary: RunningBinary,
+    pub binary: RunningBinary,
     _database: TestDatabase,
     _keys: TestKeys,
 }
 
 impl System {
     async fn start() -> System {
+        Self::start_with(&[]).await
+    }
+
+    /// Like `start`, with `variables` added to the binary's environment.
+    pub async fn start_with(variables: &[(&str, String)]) -> System {
         let sink = SmtpSink::start().await;
         let mut settings = test_settings();
         settings.verification.port = 0;
@@ -39,22 +46,27 @@ impl System {
             .env("GATEWAY_MAIL__HOST", "127.0.0.1")
             .env("GATEWAY_MAIL__PORT", sink.port.to_string())
             .env("GATEWAY_MAIL__TLS", "none");
+        for (name, value) in variables {
+            command.env(name, value);
+        }
         let mut binary = RunningBinary::start(command);
+        let verification = binary.port_after("verification service listening on ");
         let balance = binary.port_after("balance service listening on ");
         let gateway = binary.port_after("gateway listening on ");
         System {
             settings,
             gateway,
+            verification,
             balance,
             sink,
             client: reqwest::Client::new(),
-            _binary: binary,
+            binary,
             _database: database,
             _keys: keys,
         }
     }
 
-    async fn call(&self, path: &str, body: Value) -> Value {
+    pub async fn call(&self, path: &str, body: Value) -> Value {
         let url = format!("http://127.0.0.1:{}{path}", self.gateway);
         crate::helpers::post_ok(&self.client, url, &body).await
     }
