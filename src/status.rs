@@ -1,5 +1,5 @@
 //! The `error` field of every HTTP answer and of the peers' gRPC answers
-//! (PROTOCOL.md §3). Codes 0–24 are fixed by the existing client and servers;
+//! (docs/PROTOCOL.md §3). Codes 0–24 are fixed by the existing client and servers;
 //! new conditions are appended from 25 on.
 
 use serde::{Serialize, Serializer};
@@ -106,7 +106,7 @@ impl utoipa::PartialSchema for Status {
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
             .enum_values(Some(Status::ALL.map(Status::code)))
             .description(Some(format!(
-                "The protocol status (PROTOCOL.md §3): {}.",
+                "The protocol status (docs/PROTOCOL.md §3): {}.",
                 names.join(", ")
             )))
             .into()

@@ -1,4 +1,4 @@
-//! The HTTP face of the gateway (PROTOCOL.md §1): routes, the JSON shapes of
+//! The HTTP face of the gateway (docs/PROTOCOL.md §1): routes, the JSON shapes of
 //! requests and answers, and the mapping of every failure to a status code.
 
 pub mod body;

@@ -36,7 +36,7 @@ use crate::status::Status;
     // to them.
     components(schemas(Reply, Status)),
     tags(
-        (name = "accounts", description = "What clients call (PROTOCOL.md §1)"),
+        (name = "accounts", description = "What clients call (docs/PROTOCOL.md §1)"),
         (name = "operations", description = "For load balancers, orchestrators and scrapers")
     )
 )]

@@ -86,7 +86,9 @@ fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
 /// Asks for a code to be mailed.
 #[derive(Deserialize, ToSchema)]
 pub struct VerificationRequest {
-    /// The address to mail the code to (at most 254 characters, one `@`).
+    /// The address to mail the code to: at most 100 characters, ASCII
+    /// before the `@`; an international domain is answered in its IDNA
+    /// (punycode) form.
     #[schema(example = "alice@example.com")]
     pub email: String,
 }
@@ -94,7 +96,8 @@ pub struct VerificationRequest {
 /// A new account, authorised by the code mailed to its address.
 #[derive(Deserialize, ToSchema)]
 pub struct RegistrationRequest {
-    /// 1 to 50 characters, no control characters.
+    /// 1 to 50 characters (after NFKC), of one script, without control,
+    /// invisible or symbol characters; a name like a taken one is 26.
     #[schema(example = "alice")]
     pub username: String,
     /// 8 to 128 characters, not guessable (status 25 otherwise).

@@ -1,4 +1,4 @@
-//! Every Redis key name the system uses, in one place (PROTOCOL.md §4).
+//! Every Redis key name the system uses, in one place (docs/PROTOCOL.md §4).
 //!
 //! No key can be spelled by someone else's input:
 //!

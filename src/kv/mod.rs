@@ -1,5 +1,5 @@
 //! Redis, shared with the verification service, the balance service and the
-//! chat servers: the pool, the key names (PROTOCOL.md §4), and the scripts
+//! chat servers: the pool, the key names (docs/PROTOCOL.md §4), and the scripts
 //! that keep multi-step operations atomic.
 
 pub mod codes;

@@ -24,7 +24,7 @@ pub fn redis_url() -> url::Url {
     url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
 }
 
-/// The five endpoints of PROTOCOL.md §1.
+/// The five endpoints of docs/PROTOCOL.md §1.
 pub const ENDPOINTS: [&str; 5] = [
     "/get_verification",
     "/post_registration",

@@ -1,4 +1,4 @@
-//! HTTP-level rules of PROTOCOL.md §1 that old clients depend on.
+//! HTTP-level rules of docs/PROTOCOL.md §1 that old clients depend on.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,5 @@
 //! `message.BalancerService`, with the behaviour of the original balance
-//! service (PROTOCOL.md §2): chat-server and gRPC-server registries by name,
+//! service (docs/PROTOCOL.md §2): chat-server and gRPC-server registries by name,
 //! the least-loaded chat server from hash `redis_server`, and user tokens at
 //! `user_token_<uuid>`.
 
