@@ -603,6 +603,21 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_settings_file_says_what_the_defaults_are() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/Settings.toml");
+            let from_file = Settings::load(Some(Path::new(shipped))).map_err(|e| e.to_string())?;
+            assert_eq!(
+                format!("{from_file:?}"),
+                format!("{:?}", Settings::default()),
+                "Settings.toml and the built-in defaults disagree"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn the_file_is_read_and_variables_win_over_it() {
         Jail::expect_with(|jail| {
             jail.clear_env();
