@@ -187,6 +187,9 @@ impl Handler<Register> for AccountActor {
                 email_confusable: &email_confusable,
             };
             match with_connection(&pool, async |conn| {
+                // An old row not adopted yet would not collide with its own
+                // look-alikes: adopt first (one indexed query when none).
+                adoption::adopt_old_accounts(conn).await?;
                 queries::insert_account(conn, account).await
             })
             .await?

@@ -1,8 +1,15 @@
 //! Gives accounts written by the old gateway the normalised identity
 //! columns of migration `exact_identities` (NFKC and Unicode TS #39 have no
 //! SQL). Runs after every migration run (`migrate`, and `serve` unless
-//! `mysql.run_migrations = false`); a row an old gateway writes while ours
-//! runs (a rolling upgrade) is adopted when a lookup of its name misses.
+//! `mysql.run_migrations = false`). A row an old gateway writes while ours
+//! runs (a rolling upgrade) is adopted as soon as any lookup meets it, and
+//! before any registration, so a new account never takes the identity of
+//! an old one that was not adopted yet.
+//!
+//! Rows are adopted in uuid order, so when two old rows mean the same
+//! account under the gateway's rule, the older one is it, whatever order
+//! their users come in; the other is made unreachable and logged for an
+//! operator.
 
 use diesel::QueryResult;
 use diesel_async::AsyncMysqlConnection;
@@ -11,117 +18,53 @@ use super::models::{Credentials, UnadoptedAccount};
 use super::queries::{self, IdentityColumn, set_identity_column};
 use crate::domain::{Email, Username};
 
-/// The credentials of the account `username` names (exactly: by its key),
-/// adopting a row the old gateway wrote since our last start first.
+/// The credentials of the account `username` names (exactly: by its key).
 pub async fn find_credentials(
     conn: &mut AsyncMysqlConnection,
     username: &Username,
 ) -> QueryResult<Option<Credentials>> {
     let key = username.key();
-    let lookup = async |conn: &mut AsyncMysqlConnection| {
-        let rows = queries::credentials_by_name(conn, &key, username.as_str()).await?;
-        Ok::<_, diesel::result::Error>(sort_out(rows, &key, |row| {
-            (&row.username, row.username_key.as_deref())
-        }))
-    };
-    match lookup(conn).await? {
-        Found::Account(row) => Ok(Some(row)),
-        Found::Nothing => Ok(None),
-        Found::Unadopted => match adopt_named(conn, username).await? {
-            true => Ok(lookup(conn).await?.account()),
-            false => Ok(None),
-        },
+    // One round trip: the account, and any row still to adopt.
+    let mut rows = queries::credentials_by_key(conn, &key).await?;
+    if rows.iter().any(|row| row.username_key.is_none()) {
+        adopt_old_accounts(conn).await?;
+        rows = queries::credentials_by_key(conn, &key).await?;
     }
+    Ok(rows
+        .into_iter()
+        .find(|row| row.username_key.as_deref() == Some(key.as_str())))
 }
 
-/// The uuid of the account with exactly this name and e-mail, adopting a
-/// row the old gateway wrote since our last start first.
+/// The uuid of the account with exactly this name and e-mail.
 pub async fn find_account(
     conn: &mut AsyncMysqlConnection,
     username: &Username,
     email: &Email,
 ) -> QueryResult<Option<i32>> {
     let key = username.key();
-    let lookup = async |conn: &mut AsyncMysqlConnection| {
-        let rows =
-            queries::accounts_by_identity(conn, &key, username.as_str(), email.as_str()).await?;
-        Ok::<_, diesel::result::Error>(sort_out(rows, &key, |row| {
-            (&row.username, row.username_key.as_deref())
-        }))
-    };
-    let found = match lookup(conn).await? {
-        Found::Unadopted if adopt_named(conn, username).await? => lookup(conn).await?,
-        found => found,
-    };
-    Ok(found.account().map(|row| row.uuid))
-}
-
-/// What a lookup by name found.
-enum Found<T> {
-    /// The row whose key is the name's key.
-    Account(T),
-    /// Only rows not adopted yet that are exactly this name.
-    Unadopted,
-    Nothing,
-}
-
-impl<T> Found<T> {
-    fn account(self) -> Option<T> {
-        match self {
-            Found::Account(row) => Some(row),
-            Found::Unadopted | Found::Nothing => None,
-        }
+    let mut rows = queries::accounts_by_identity(conn, &key, email.as_str()).await?;
+    if rows.iter().any(|row| row.username_key.is_none()) {
+        adopt_old_accounts(conn).await?;
+        rows = queries::accounts_by_identity(conn, &key, email.as_str()).await?;
     }
-}
-
-/// Picks the row with the name's `key`; else tells whether an unadopted row
-/// is exactly this name (the collation's other matches are look-alikes).
-fn sort_out<T>(
-    rows: Vec<T>,
-    key: &str,
-    identity: impl Fn(&T) -> (&String, Option<&str>),
-) -> Found<T> {
-    let mut unadopted = false;
-    for row in rows {
-        match identity(&row) {
-            (_, Some(stored)) if stored == key => return Found::Account(row),
-            (name, None) if is_exactly(name, key) => unadopted = true,
-            _ => {}
-        }
-    }
-    if unadopted {
-        Found::Unadopted
-    } else {
-        Found::Nothing
-    }
-}
-
-fn is_exactly(stored_name: &str, key: &str) -> bool {
-    Username::parse(stored_name).is_ok_and(|name| name.key() == key)
-}
-
-/// Adopts the unadopted rows that the database's collation matches to
-/// `username` and whose key is exactly `username`'s: the collation only
-/// finds candidates, the gateway's own rule decides. Answers whether one
-/// was adopted.
-async fn adopt_named(conn: &mut AsyncMysqlConnection, username: &Username) -> QueryResult<bool> {
-    let key = username.key();
-    let candidates = queries::unadopted_accounts_named(conn, username.as_str()).await?;
-    let exact: Vec<UnadoptedAccount> = candidates
+    Ok(rows
         .into_iter()
-        .filter(|row| is_exactly(&row.username, &key))
-        .collect();
-    Ok(adopt(conn, exact).await? > 0)
+        .find(|row| row.username_key.as_deref() == Some(key.as_str()))
+        .map(|row| row.uuid))
 }
 
-/// Adopts every row without a `username_key`; answers how many became
-/// reachable. A row whose normalised name collides with another account's
-/// stays unreachable (and is logged) until an operator resolves it: the
-/// database had taken the two for different accounts, and guessing which one
-/// a login means would hand one to the other.
+/// Adopts every row without a `username_key`, oldest first; answers how
+/// many became reachable. One indexed query when there is none.
 pub async fn adopt_old_accounts(conn: &mut AsyncMysqlConnection) -> QueryResult<usize> {
     let rows = queries::unadopted_accounts(conn).await?;
     adopt(conn, rows).await
+}
+
+/// The key of a row that cannot be adopted: no name's key can equal it (a
+/// username has no control characters), so no lookup reaches the row, and
+/// no later adoption tries it again.
+fn unreachable_key(uuid: i32) -> String {
+    format!("\u{1}unreachable {uuid}")
 }
 
 async fn adopt(conn: &mut AsyncMysqlConnection, rows: Vec<UnadoptedAccount>) -> QueryResult<usize> {
@@ -151,7 +94,11 @@ async fn adopt(conn: &mut AsyncMysqlConnection, rows: Vec<UnadoptedAccount>) -> 
             }
         }
         let Ok(username) = Username::parse(&row.username) else {
-            log::warn!("account {uuid}: its stored name is not a valid username; not adopted");
+            log::error!(
+                "account {uuid}: its stored name is not a valid username; it cannot log in until an operator renames it"
+            );
+            let unreachable = unreachable_key(uuid);
+            set_identity_column(conn, uuid, IdentityColumn::UsernameKey(&unreachable)).await?;
             continue;
         };
         let confusable = username.confusable_key();
@@ -165,8 +112,10 @@ async fn adopt(conn: &mut AsyncMysqlConnection, rows: Vec<UnadoptedAccount>) -> 
             adopted += 1;
         } else {
             log::error!(
-                "account {uuid}: its name in normalised form is another account's; it cannot log in until an operator renames one of them"
+                "account {uuid}: its name in normalised form is an older account's; it cannot log in until an operator renames it"
             );
+            let unreachable = unreachable_key(uuid);
+            set_identity_column(conn, uuid, IdentityColumn::UsernameKey(&unreachable)).await?;
         }
     }
     Ok(adopted)

@@ -14,7 +14,6 @@ pub struct Credentials {
     pub uuid: i32,
     /// An argon2 PHC string, or the plaintext of a row the old gateway wrote.
     pub password: String,
-    pub username: String,
     /// `None` for a row the old gateway wrote and nobody adopted yet.
     pub username_key: Option<String>,
 }
@@ -25,7 +24,6 @@ pub struct Credentials {
 #[diesel(check_for_backend(diesel::mysql::Mysql))]
 pub struct AccountIdentity {
     pub uuid: i32,
-    pub username: String,
     pub username_key: Option<String>,
 }
 

@@ -57,21 +57,17 @@ pub async fn insert_account(
 }
 
 /// The account whose name key (`Username::key`) is `key`, together with
-/// the rows not adopted yet whose name the column's collation matches to
-/// `name`: candidates only, which the caller checks exactly. One round trip
-/// (index merge of the two UNIQUE indexes).
-pub async fn credentials_by_name(
+/// the rows not adopted yet (normally none): one round trip, `ref_or_null`
+/// on the key's index.
+pub async fn credentials_by_key(
     conn: &mut AsyncMysqlConnection,
     key: &str,
-    name: &str,
 ) -> QueryResult<Vec<Credentials>> {
     Authentication::table
         .filter(
             Authentication::username_key
                 .eq(key)
-                .or(Authentication::username_key
-                    .is_null()
-                    .and(Authentication::username.eq(name))),
+                .or(Authentication::username_key.is_null()),
         )
         .select(Credentials::as_select())
         .load(conn)
@@ -79,12 +75,11 @@ pub async fn credentials_by_name(
 }
 
 /// The account with name key `key` and exactly this (normalised) e-mail
-/// (both columns compare byte for byte), together with candidates for
-/// adoption as in [`credentials_by_name`].
+/// (both columns compare byte for byte), together with the rows not adopted
+/// yet, as in [`credentials_by_key`].
 pub async fn accounts_by_identity(
     conn: &mut AsyncMysqlConnection,
     key: &str,
-    name: &str,
     email: &str,
 ) -> QueryResult<Vec<AccountIdentity>> {
     Authentication::table
@@ -92,9 +87,7 @@ pub async fn accounts_by_identity(
             Authentication::username_key
                 .eq(key)
                 .and(Authentication::email.eq(email))
-                .or(Authentication::username_key
-                    .is_null()
-                    .and(Authentication::username.eq(name))),
+                .or(Authentication::username_key.is_null()),
         )
         .select(AccountIdentity::as_select())
         .load(conn)
@@ -131,7 +124,7 @@ pub async fn replace_password(
     .await
 }
 
-/// Rows written without identity keys (by the old gateway).
+/// Rows written without identity keys (by the old gateway), oldest first.
 pub async fn unadopted_accounts(
     conn: &mut AsyncMysqlConnection,
 ) -> QueryResult<Vec<UnadoptedAccount>> {
@@ -139,20 +132,6 @@ pub async fn unadopted_accounts(
         .filter(Authentication::username_key.is_null())
         .select(UnadoptedAccount::as_select())
         .order(Authentication::uuid)
-        .load(conn)
-        .await
-}
-
-/// Rows without identity keys that the column's collation matches to
-/// `username`: candidates only, which the caller checks exactly.
-pub async fn unadopted_accounts_named(
-    conn: &mut AsyncMysqlConnection,
-    username: &str,
-) -> QueryResult<Vec<UnadoptedAccount>> {
-    Authentication::table
-        .filter(Authentication::username_key.is_null())
-        .filter(Authentication::username.eq(username))
-        .select(UnadoptedAccount::as_select())
         .load(conn)
         .await
 }

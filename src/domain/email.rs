@@ -92,13 +92,19 @@ fn has_sane_syntax(email: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`~.".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
+    // DNS: labels of at most 63 characters; a top-level label is not a
+    // number (`a@1.2.3.4` is no mailbox of ours).
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
+                && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
+        })
+        && labels
+            .last()
+            .is_some_and(|top| !top.chars().all(|c| c.is_ascii_digit()));
     local_ok && domain_ok
 }
 
@@ -160,6 +166,8 @@ mod tests {
             "ä@b.com",
             "verification_cooldown:a@b.com",
             "a@b_c.com",
+            "eve@1.2.3.4",
+            "x@üüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüüü.de",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
@@ -205,6 +213,12 @@ mod tests {
     fn masks_all_but_the_first_letter_and_the_domain() {
         let email = Email::parse("alice@example.com").unwrap();
         assert_eq!(email.masked().to_string(), "a***@example.com");
+    }
+
+    #[test]
+    fn a_domain_label_has_at_most_63_characters() {
+        assert!(Email::parse(&format!("eve@{}.com", "a".repeat(63))).is_ok());
+        assert!(Email::parse(&format!("eve@{}.com", "a".repeat(64))).is_err());
     }
 
     #[test]

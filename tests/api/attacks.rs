@@ -180,6 +180,43 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
     assert_eq!(app.login_status("dävé", "Plain-Text-97").await, 13);
     assert_eq!(app.login_status("DAVE", "Plain-Text-97").await, 0);
     assert_eq!(check("dave", "dave@example.com").await, 0);
+
+    // More rows an old gateway writes meanwhile: names not in NFKC or with
+    // surrounding spaces; two rows its collation told apart but that are
+    // one name for the gateway (the older one is that account); a
+    // mixed-case address.
+    for (name, password, email) in [
+        ("\u{1c5}ura", "Plain-Text-95", "dura@example.com"),
+        (" Pat", "Plain-Text-94", "pat@example.com"),
+        ("İda", "Victim-Text-93", "ida.victim@example.com"),
+        ("i\u{307}da", "Attacker-Text-92", "ida.attacker@example.com"),
+        ("İlk", "Plain-Text-91", "ilk@example.com"),
+        ("Quinn", "Plain-Text-90", "Quinn@Example.com"),
+    ] {
+        diesel::insert_into(Authentication::table)
+            .values((
+                Authentication::username.eq(name),
+                Authentication::password.eq(password),
+                Authentication::email.eq(email),
+            ))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    // A newcomer cannot take the identity of a row not adopted yet.
+    let register = async |username: &str, email: &str| {
+        let code = app.request_code(email).await;
+        let body = account_body(username, email, "Another-Horse-77", &code);
+        app.call("/post_registration", body).await["error"].clone()
+    };
+    assert_eq!(register("i\u{307}lk", "newcomer@example.com").await, 26);
+    assert_eq!(register("quinn2", "quinn@example.com").await, 26);
+    assert_eq!(app.login_status("Džura", "Plain-Text-95").await, 0);
+    assert_eq!(app.login_status("Pat", "Plain-Text-94").await, 0);
+    assert_eq!(app.login_status("i\u{307}da", "Attacker-Text-92").await, 13);
+    assert_eq!(app.login_status("İda", "Victim-Text-93").await, 0);
+    assert_eq!(app.login_status("İlk", "Plain-Text-91").await, 0);
+    assert_eq!(check("Quinn", "quinn@example.com").await, 0);
 }
 
 // 2. Stored hashes are not trusted to size memory.
