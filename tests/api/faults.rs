@@ -41,6 +41,25 @@ async fn timed(app: &TestApp, path: &str, body: Value) -> (i64, Duration) {
     (answer["error"].as_i64().unwrap(), started.elapsed())
 }
 
+/// Spawns `serve` with a shutdown future that resolves when the returned
+/// sender is used (a peer the test stops and starts again).
+fn until_stopped<F>(
+    serve: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<F::Output>,
+)
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = Box::pin(async move {
+        let _ = stopped.await;
+    });
+    (stop, tokio::spawn(serve(shutdown)))
+}
+
 fn registration(n: usize) -> Value {
     json!({"username": format!("r{n}"), "email": format!("r{n}@example.com"), "password": "Correct-Horse-7", "cpatcha": "000000"})
 }
@@ -150,11 +169,7 @@ async fn a_grpc_peer_stops_and_returns_on_the_same_address() {
     let port = listener.local_addr().unwrap().port();
     let start_peer = |listener| {
         let service = VerificationServer::new(&service_settings).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(services::serve_verification(service, listener, async {
-            let _ = stopped.await;
-        }));
-        (stop, serving)
+        until_stopped(|stopped| services::serve_verification(service, listener, stopped))
     };
     let (stop, serving) = start_peer(listener);
     let app = TestApp::spawn_with(|settings| {
@@ -557,11 +572,7 @@ async fn the_balance_service_on_a_refused_port_is_3_at_once_and_reconnects() {
     let port = listener.local_addr().unwrap().port();
     let start_peer = |listener| {
         let service = BalanceServer::new(&service_settings).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(services::serve_balance(service, listener, async {
-            let _ = stopped.await;
-        }));
-        (stop, serving)
+        until_stopped(|stopped| services::serve_balance(service, listener, stopped))
     };
     let (stop, serving) = start_peer(listener);
     let _service_keys = crate::helpers::TestKeys::new(&service_settings);
