@@ -145,10 +145,7 @@ fn serve(
     let actors = web::Data::new(actors);
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
-    let body_rules = web::Data::new(http::body::BodyRules {
-        max_bytes: settings.http.max_body_bytes,
-        deadline: Duration::from_millis(settings.http.client_request_timeout_ms),
-    });
+    let body_rules = web::Data::new(http::body::BodyRules::from(&settings.http));
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(

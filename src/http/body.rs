@@ -19,6 +19,8 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
 
+use crate::config::HttpSettings;
+
 /// Size and time allowed to one request body.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyRules {
@@ -26,11 +28,11 @@ pub struct BodyRules {
     pub deadline: Duration,
 }
 
-impl Default for BodyRules {
-    fn default() -> Self {
+impl From<&HttpSettings> for BodyRules {
+    fn from(http: &HttpSettings) -> Self {
         Self {
-            max_bytes: 16 * 1024,
-            deadline: Duration::from_secs(5),
+            max_bytes: http.max_body_bytes,
+            deadline: Duration::from_millis(http.client_request_timeout_ms),
         }
     }
 }
@@ -81,9 +83,10 @@ impl FromRequest for RequestBody {
     type Future = LocalBoxFuture<'static, Result<RequestBody, BodyError>>;
 
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let rules = request
-            .app_data::<Data<BodyRules>>()
-            .map_or_else(BodyRules::default, |rules| *rules.get_ref());
+        let rules = request.app_data::<Data<BodyRules>>().map_or_else(
+            || BodyRules::from(&HttpSettings::default()),
+            |rules| *rules.get_ref(),
+        );
         let announced = request
             .headers()
             .get(CONTENT_LENGTH)

@@ -64,7 +64,7 @@ impl RequestGuard {
 }
 
 /// Whether anyone still waits for a job: a weak handle on a [`RequestGuard`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Interest(Weak<()>);
 
 impl Interest {
@@ -72,13 +72,13 @@ impl Interest {
         self.0.strong_count() == 0
     }
 
-    /// For work nobody can cancel (tests, the decoy).
+    /// For tests: work nobody cancels.
+    #[cfg(test)]
     pub fn forever() -> Interest {
+        static FOREVER: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
         Interest(Arc::downgrade(&FOREVER))
     }
 }
-
-static FOREVER: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
 
 /// The largest argon2 parameters a stored hash may ask for.
 #[derive(Debug, Clone, Copy)]
