@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 
 use super::adoption::adopt_old_accounts;
 use super::pool::connect;
+use super::queries::widen_name_columns;
 use crate::config::MysqlSettings;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -23,6 +24,8 @@ pub enum MigrationError {
     CreateDatabase(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migrate(String),
+    #[error("cannot give the old gateway's name columns the utf8mb4 character set: {0}")]
+    Widen(diesel::result::Error),
     #[error("cannot adopt the old gateway's accounts: {0}")]
     Adopt(diesel::result::Error),
     #[error("migration runner stopped: {0}")]
@@ -83,6 +86,12 @@ async fn migrate(settings: &MysqlSettings) -> Result<Vec<String>, MigrationError
         .map(ToString::to_string)
         .collect();
     let mut connection = harness.into_inner();
+    let widened = widen_name_columns(&mut connection)
+        .await
+        .map_err(MigrationError::Widen)?;
+    for column in widened {
+        log::info!("{column} now holds every name (utf8mb4)");
+    }
     let adopted = adopt_old_accounts(&mut connection)
         .await
         .map_err(MigrationError::Adopt)?;

@@ -187,6 +187,55 @@ pub async fn set_identity_column(
     }
 }
 
+/// The columns the gateway writes a user's name into.
+const NAME_COLUMNS: [(&str, &str); 2] =
+    [("Authentication", "username"), ("UserProfile", "nickname")];
+
+#[derive(QueryableByName)]
+struct ColumnDefinition {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    is_nullable: String,
+}
+
+/// Gives every name column that is not utf8mb4 (an old database made on a
+/// server whose default is latin1 or utf8mb3) the character set of every
+/// name the gateway accepts, keeping its type, length, nullability and
+/// indexes; its collation becomes utf8mb4's default, which also ignores case
+/// and accents. Answers the columns changed.
+pub async fn widen_name_columns(conn: &mut AsyncMysqlConnection) -> QueryResult<Vec<String>> {
+    let mut widened = Vec::new();
+    for (table, column) in NAME_COLUMNS {
+        let narrow: Option<ColumnDefinition> = diesel::sql_query(
+            "SELECT COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND TABLE_NAME = ? AND COLUMN_NAME = ? AND CHARACTER_SET_NAME <> 'utf8mb4'",
+        )
+        .bind::<diesel::sql_types::Text, _>(table)
+        .bind::<diesel::sql_types::Text, _>(column)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let Some(definition) = narrow else { continue };
+        let null = if definition.is_nullable == "YES" {
+            "NULL"
+        } else {
+            "NOT NULL"
+        };
+        // Table and column are the constants above; the type is MySQL's own
+        // spelling of the column's type, e.g. `varchar(50)`.
+        diesel::sql_query(format!(
+            "ALTER TABLE `{table}` MODIFY `{column}` {} CHARACTER SET utf8mb4 {null}",
+            definition.column_type
+        ))
+        .execute(conn)
+        .await?;
+        widened.push(format!("{table}.{column}"));
+    }
+    Ok(widened)
+}
+
 /// A round trip that touches no table, to see that MySQL answers.
 pub async fn ping(conn: &mut AsyncMysqlConnection) -> QueryResult<()> {
     diesel::select(1.into_sql::<diesel::sql_types::Integer>())

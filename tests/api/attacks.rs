@@ -164,6 +164,15 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
     // erin's address (not ASCII before the @) cannot be made canonical: it
     // is kept as it was, and no ASCII spelling reaches it.
     assert_eq!(check("erin", "erin@example.com").await, 12);
+    // The old tables were latin1: names beyond it are stored now, as the
+    // account's name and its profile's nickname.
+    let register = async |username: &str, email: &str| {
+        let code = app.request_code(email).await;
+        let body = account_body(username, email, "Another-Horse-77", &code);
+        app.call("/post_registration", body).await["error"].clone()
+    };
+    assert_eq!(register("Łukasz", "lukasz@example.com").await, 0);
+    assert_eq!(app.login_status("łukasz", "Another-Horse-77").await, 0);
 
     // A row an old gateway writes while ours runs (a rolling upgrade) is
     // adopted at its first lookup, exactly.
@@ -204,11 +213,6 @@ async fn the_old_gateways_rows_are_adopted_with_exact_identities() {
             .unwrap();
     }
     // A newcomer cannot take the identity of a row not adopted yet.
-    let register = async |username: &str, email: &str| {
-        let code = app.request_code(email).await;
-        let body = account_body(username, email, "Another-Horse-77", &code);
-        app.call("/post_registration", body).await["error"].clone()
-    };
     assert_eq!(register("i\u{307}lk", "newcomer@example.com").await, 26);
     assert_eq!(register("quinn2", "quinn@example.com").await, 26);
     assert_eq!(app.login_status("Džura", "Plain-Text-95").await, 0);

@@ -547,12 +547,14 @@ impl Drop for MysqlUser {
 }
 
 /// Creates database `name` as the old C++ gateway's README does (its own
-/// SQL: tables `Authentication` and `UserProfile`, the server's default
-/// collation), then runs `more` statements in it, e.g. the rows it wrote.
+/// SQL: tables `Authentication` and `UserProfile`, no character set named),
+/// on a server whose default is latin1 (MariaDB's own default, where no
+/// configuration file says otherwise): the narrowest old database there is.
+/// Then runs `more` statements in it, e.g. the rows it wrote.
 pub async fn old_gateway_database(name: &str, more: &[String]) {
     let mut admin = mysql_admin().await;
     let schema = [
-        format!("CREATE DATABASE `{name}`"),
+        format!("CREATE DATABASE `{name}` CHARACTER SET latin1"),
         format!(
             "CREATE TABLE `{name}`.Authentication ( uuid INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(50) NOT NULL UNIQUE, password VARCHAR(255) NOT NULL, email VARCHAR(100) UNIQUE )"
         ),
