@@ -63,6 +63,16 @@ impl Default for HttpSettings {
     }
 }
 
+impl HttpSettings {
+    /// How many HTTP workers run: `workers`, or one per CPU core.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            workers => workers,
+        }
+    }
+}
+
 /// Where the verification service (`message.VerificationService`) listens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -443,6 +453,17 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// These settings as one HTTP worker's actors use them: each pool size
+    /// is the process's total, shared among the workers (at least one
+    /// connection each).
+    pub fn per_worker(&self) -> Settings {
+        let workers = u32::try_from(self.http.worker_count()).unwrap_or(u32::MAX);
+        let mut share = self.clone();
+        share.mysql.pool_size = self.mysql.pool_size.div_ceil(workers).max(1);
+        share.redis.pool_size = self.redis.pool_size.div_ceil(workers).max(1);
+        share
+    }
+
     /// Loads the settings. `path` is `--config`: when given, the file must
     /// exist; when not, `Settings.toml` is read if present.
     pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {

@@ -56,6 +56,15 @@ impl PoolUsage {
             idle: state.idle_connections,
         }
     }
+
+    /// A pool whose actor could not tell: counted as empty.
+    pub fn unknown(pool: &'static str) -> PoolUsage {
+        PoolUsage {
+            pool,
+            in_use: 0,
+            idle: 0,
+        }
+    }
 }
 
 /// A request under way; see [`Metrics::request_started`].
@@ -76,6 +85,7 @@ pub struct Metrics {
     actor_restarts: IntCounterVec,
     pool_connections: IntGaugeVec,
     hash_jobs: IntCounterVec,
+    backend_up: IntGaugeVec,
 }
 
 /// What became of a password hashing job, as the `outcome` label names it.
@@ -142,6 +152,15 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let backend_up = IntGaugeVec::new(
+            Opts::new(
+                "backend_up",
+                "Whether each backend answered the last probe (1) or not (0), probed at each \
+                 scrape and by /readyz?verbose",
+            ),
+            &["backend"],
+        )?;
+        registry.register(Box::new(backend_up.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(hash_jobs.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
@@ -174,6 +193,7 @@ impl Metrics {
             actor_restarts,
             pool_connections,
             hash_jobs,
+            backend_up,
         })
     }
 
@@ -229,13 +249,34 @@ impl Metrics {
             .sum()
     }
 
-    pub fn record_pool(&self, usage: PoolUsage) {
-        self.pool_connections
-            .with_label_values(&[usage.pool, "in_use"])
-            .set(i64::from(usage.in_use));
-        self.pool_connections
-            .with_label_values(&[usage.pool, "idle"])
-            .set(i64::from(usage.idle));
+    /// Records whether `backend` (a label of [`Backend`]) answered a probe.
+    pub fn record_backend(&self, backend: &str, up: bool) {
+        self.backend_up
+            .with_label_values(&[backend])
+            .set(i64::from(up));
+    }
+
+    /// Sets the pool gauges to these readings, each pool's summed over the
+    /// workers (every worker has its own share of each pool).
+    pub fn record_pools(&self, readings: impl IntoIterator<Item = PoolUsage>) {
+        let mut totals: Vec<PoolUsage> = Vec::new();
+        for reading in readings {
+            match totals.iter_mut().find(|total| total.pool == reading.pool) {
+                Some(total) => {
+                    total.in_use += reading.in_use;
+                    total.idle += reading.idle;
+                }
+                None => totals.push(reading),
+            }
+        }
+        for total in totals {
+            self.pool_connections
+                .with_label_values(&[total.pool, "in_use"])
+                .set(i64::from(total.in_use));
+            self.pool_connections
+                .with_label_values(&[total.pool, "idle"])
+                .set(i64::from(total.idle));
+        }
     }
 
     /// Everything registered, in the text exposition format.
@@ -266,11 +307,13 @@ mod tests {
             Some(outcome),
             Duration::from_millis(3),
         );
-        metrics.record_pool(PoolUsage {
+        // Two workers' shares of the pool, summed.
+        let share = |in_use, idle| PoolUsage {
             pool: "mysql",
-            in_use: 2,
-            idle: 3,
-        });
+            in_use,
+            idle,
+        };
+        metrics.record_pools([share(2, 1), share(0, 2)]);
         let (content_type, text) = metrics.render().unwrap();
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         assert!(text.contains(

@@ -11,7 +11,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::{Logger, from_fn};
 use actix_web::{App, HttpServer, web};
 
-use crate::actors::{Actors, StartError};
+use crate::actors::{StartError, Workers};
 use crate::config::Settings;
 use crate::db::migrations::{MigrationError, prepare_database};
 use crate::http;
@@ -38,7 +38,7 @@ pub enum ApplicationError {
 pub struct Application {
     port: u16,
     server: Server,
-    actors: Actors,
+    workers: Workers,
     stop: GracefulStop,
     /// SIGINT/SIGTERM, listened for from before the listener is announced.
     signal: Pin<Box<dyn Future<Output = ()>>>,
@@ -49,8 +49,8 @@ pub struct Application {
 const ACCESS_LOG_FORMAT: &str = r#"%a "%{method}xi %U" %s %b %Dms"#;
 
 impl Application {
-    /// Must be called inside an actix system: the actors start on its
-    /// current arbiter.
+    /// Must be called inside an actix system. Each HTTP worker starts its
+    /// own actors on its own arbiter when the server first runs.
     pub async fn build(settings: Settings) -> Result<Application, ApplicationError> {
         let signal = shutdown_signal().map_err(ApplicationError::Signal)?;
         Self::build_stopped_by(settings, Box::pin(signal)).await
@@ -78,7 +78,7 @@ impl Application {
                 source,
             })?
             .port();
-        let actors = Actors::start(&settings)?;
+        let workers = Workers::new(&settings)?;
         let shared = listener
             .try_clone()
             .map_err(|source| ApplicationError::Bind {
@@ -86,7 +86,7 @@ impl Application {
                 source,
             })?;
         let draining = Draining::default();
-        let server = serve(shared, &settings, actors.clone(), draining.clone())?;
+        let server = serve(shared, &settings, workers.clone(), draining.clone())?;
         log::info!("gateway listening on {}:{port}", settings.http.host);
         let stop = GracefulStop {
             listener,
@@ -96,7 +96,7 @@ impl Application {
         Ok(Application {
             port,
             server,
-            actors,
+            workers,
             stop,
             signal,
         })
@@ -106,8 +106,9 @@ impl Application {
         self.port
     }
 
-    pub fn actors(&self) -> &Actors {
-        &self.actors
+    /// Every HTTP worker's actors (registered as the workers start).
+    pub fn workers(&self) -> &Workers {
+        &self.workers
     }
 
     /// Runs until SIGINT or SIGTERM, then stops gracefully: new connections
@@ -116,7 +117,7 @@ impl Application {
     /// [`crate::shutdown`] (within `http.shutdown_timeout_secs`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (handle, stop, signal) = (self.server.handle(), self.stop, self.signal);
-        let metrics = Arc::clone(&self.actors.metrics);
+        let metrics = Arc::clone(self.workers.metrics());
         actix_web::rt::spawn(async move {
             signal.await;
             stop.run(handle, &metrics).await;
@@ -138,15 +139,18 @@ fn listen_address(host: &str, port: u16) -> String {
 fn serve(
     listener: TcpListener,
     settings: &Settings,
-    actors: Actors,
+    workers: Workers,
     draining: Draining,
 ) -> Result<Server, ApplicationError> {
-    let metrics = web::Data::from(Arc::clone(&actors.metrics));
-    let actors = web::Data::new(actors);
+    let metrics = web::Data::from(Arc::clone(workers.metrics()));
+    let workers = web::Data::new(workers);
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
     let body_rules = web::Data::new(http::body::BodyRules::from(&settings.http));
     let mut server = HttpServer::new(move || {
+        // Runs on each worker's own thread: its actors start on its arbiter,
+        // and the backend I/O of its requests runs there too.
+        let actors = web::Data::new(workers.start_here());
         App::new()
             .wrap(
                 Logger::new(ACCESS_LOG_FORMAT)
@@ -154,7 +158,8 @@ fn serve(
             )
             .wrap(from_fn(close_when_draining))
             .wrap(from_fn(http::record_request))
-            .app_data(actors.clone())
+            .app_data(actors)
+            .app_data(workers.clone())
             .app_data(metrics.clone())
             .app_data(draining.clone())
             .app_data(limits.clone())
@@ -176,9 +181,8 @@ fn serve(
         .disable_signals()
         .shutdown_timeout(settings.http.shutdown_timeout_secs)
         .keep_alive(Duration::from_secs(settings.http.keep_alive_secs));
-    if settings.http.workers > 0 {
-        server = server.workers(settings.http.workers);
-    }
+    // The same count the pools were shared out by.
+    server = server.workers(settings.http.worker_count());
     let address = listener
         .local_addr()
         .map(|address| address.to_string())

@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture, Supervised};
+use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use diesel_async::AsyncMysqlConnection;
 
-use super::{Health, Probe, ReportPool, Restart, StartError};
+use super::fault::{Faults, accepts_injected_faults};
+use super::guard::{Guarded, Panicked, guarded};
+use super::{ActorKind, Health, Probe, ReportPool, restarts_on_request};
 use crate::config::Settings;
 use crate::db::adoption;
 use crate::db::models::NewAccount;
@@ -11,9 +13,8 @@ use crate::db::queries::{self, Insertion};
 use crate::db::{DbError, DbPool, build_pool, with_connection};
 use crate::domain::{Email, Password, Username};
 use crate::metrics::{Metrics, PoolUsage};
-use crate::security::password::{HashCaps, HashError, Interest};
+use crate::security::password::{HashError, Interest};
 use crate::security::{NewPasswordError, PasswordHasher, Verdict};
-use crate::status::Status;
 
 /// Owns the MySQL pool and the password hasher.
 pub struct AccountActor {
@@ -21,6 +22,7 @@ pub struct AccountActor {
     metrics: Arc<Metrics>,
     pool: DbPool,
     hasher: PasswordHasher,
+    faults: Faults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,22 +39,8 @@ pub enum AccountError {
     Database(#[from] DbError),
     #[error("password hashing: {0}")]
     Hashing(#[from] HashError),
-}
-
-impl AccountError {
-    pub fn status(&self) -> Status {
-        match self {
-            AccountError::Taken => Status::AccountAlreadyExists,
-            AccountError::NotFound => Status::MysqlAccountNotExists,
-            AccountError::WrongCredentials => Status::LoginInfoError,
-            AccountError::Guessable => Status::InputInvalid,
-            // Too many hashes waiting: the client may retry shortly.
-            AccountError::Hashing(HashError::Busy) => Status::RateLimited,
-            // A failed hash is a server-side fault like a database one; the
-            // protocol has no more specific code for it.
-            AccountError::Database(_) | AccountError::Hashing(_) => Status::MysqlInternalError,
-        }
-    }
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
 impl From<NewPasswordError> for AccountError {
@@ -83,28 +71,29 @@ impl AccountActor {
         }
     }
 
-    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>) -> Result<Self, StartError> {
+    /// The hasher is the process's one (its threads and queue bound are
+    /// shared by every worker).
+    pub fn new(settings: Arc<Settings>, metrics: Arc<Metrics>, hasher: PasswordHasher) -> Self {
         let pool = build_pool(&settings.mysql);
-        let security = &settings.security;
-        let caps = HashCaps {
-            memory_kib: security.max_hash_memory_kib,
-            passes: security.max_hash_passes,
-            lanes: security.max_hash_lanes,
-        };
-        let hasher = PasswordHasher::new(
-            security.hash_threads,
-            security.max_pending_hashes,
-            caps,
-            Some(metrics.hash_jobs()),
-        )?;
-        Ok(Self {
+        Self {
             settings,
             metrics,
             pool,
             hasher,
-        })
+            faults: Faults::default(),
+        }
     }
 }
+
+impl Guarded for AccountActor {
+    const KIND: ActorKind = ActorKind::Account;
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+accepts_injected_faults!(AccountActor);
+restarts_on_request!(AccountActor);
 
 impl Actor for AccountActor {
     type Context = Context<Self>;
@@ -112,6 +101,7 @@ impl Actor for AccountActor {
 
 impl Supervised for AccountActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.faults.check_restart();
         self.metrics.actor_restarted("account");
         self.pool = build_pool(&self.settings.mysql);
         log::warn!("account actor restarted with a new MySQL pool");
@@ -119,16 +109,13 @@ impl Supervised for AccountActor {
 }
 
 impl Handler<ReportPool> for AccountActor {
-    type Result = MessageResult<ReportPool>;
-    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(PoolUsage::of("mysql", self.pool.state()))
-    }
-}
-
-impl Handler<Restart> for AccountActor {
-    type Result = ();
-    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        actix::ActorContext::stop(ctx);
+    type Result = ResponseFuture<PoolUsage>;
+    fn handle(&mut self, _: ReportPool, ctx: &mut Context<Self>) -> Self::Result {
+        let unknown = |_| PoolUsage::unknown("mysql");
+        guarded(self, ctx, unknown, |actor, _| {
+            let usage = PoolUsage::of("mysql", actor.pool.state());
+            Box::pin(async move { usage })
+        })
     }
 }
 
@@ -136,16 +123,21 @@ impl Handler<Probe> for AccountActor {
     type Result = ResponseFuture<Vec<Health>>;
 
     /// MySQL answers `SELECT 1` on a pooled connection.
-    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let limit = self.settings.mysql.checkout_timeout();
-        Box::pin(async move {
-            let answered = tokio::time::timeout(limit, with_connection(&pool, queries::ping)).await;
-            vec![Health {
-                component: "mysql",
-                up: matches!(answered, Ok(Ok(()))),
-            }]
-        })
+    fn handle(&mut self, _: Probe, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |_| Health::all_down(&["mysql"]),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                let limit = actor.settings.mysql.checkout_timeout();
+                Box::pin(async move {
+                    let answered =
+                        tokio::time::timeout(limit, with_connection(&pool, queries::ping)).await;
+                    vec![Health::new("mysql", matches!(answered, Ok(Ok(()))))]
+                })
+            },
+        )
     }
 }
 
@@ -163,41 +155,48 @@ pub struct Register {
 impl Handler<Register> for AccountActor {
     type Result = ResponseFuture<Result<i32, AccountError>>;
 
-    fn handle(&mut self, message: Register, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let hashing = self.hash_new(
-            message.password,
-            &message.username,
-            &message.email,
-            message.interest,
-        );
-        Box::pin(async move {
-            // Hash before checking out a connection: no connection sits idle
-            // for the length of a hash.
-            let hash = hashing.await?;
-            let (username_key, username_confusable) =
-                (message.username.key(), message.username.confusable_key());
-            let email_confusable = message.email.confusable_key();
-            let account = NewAccount {
-                username: message.username.as_str(),
-                password: &hash,
-                email: message.email.as_str(),
-                username_key: &username_key,
-                username_confusable: &username_confusable,
-                email_confusable: &email_confusable,
-            };
-            match with_connection(&pool, async |conn| {
-                // An old row not adopted yet would not collide with its own
-                // look-alikes: adopt first (one indexed query when none).
-                adoption::adopt_old_accounts(conn).await?;
-                queries::insert_account(conn, account).await
-            })
-            .await?
-            {
-                Insertion::Created(uuid) => Ok(uuid),
-                Insertion::Taken => Err(AccountError::Taken),
-            }
-        })
+    fn handle(&mut self, message: Register, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                let hashing = actor.hash_new(
+                    message.password,
+                    &message.username,
+                    &message.email,
+                    message.interest,
+                );
+                Box::pin(async move {
+                    // Hash before checking out a connection: no connection sits idle
+                    // for the length of a hash.
+                    let hash = hashing.await?;
+                    let (username_key, username_confusable) =
+                        (message.username.key(), message.username.confusable_key());
+                    let email_confusable = message.email.confusable_key();
+                    let account = NewAccount {
+                        username: message.username.as_str(),
+                        password: &hash,
+                        email: message.email.as_str(),
+                        username_key: &username_key,
+                        username_confusable: &username_confusable,
+                        email_confusable: &email_confusable,
+                    };
+                    match with_connection(&pool, async |conn| {
+                        // An old row not adopted yet would not collide with its own
+                        // look-alikes: adopt first (one indexed query when none).
+                        adoption::adopt_old_accounts(conn).await?;
+                        queries::insert_account(conn, account).await
+                    })
+                    .await?
+                    {
+                        Insertion::Created(uuid) => Ok(uuid),
+                        Insertion::Taken => Err(AccountError::Taken),
+                    }
+                })
+            },
+        )
     }
 }
 
@@ -212,19 +211,26 @@ pub struct CheckAccount {
 impl Handler<CheckAccount> for AccountActor {
     type Result = ResponseFuture<Result<(), AccountError>>;
 
-    fn handle(&mut self, message: CheckAccount, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        Box::pin(async move {
-            let (username, email) = (&message.username, &message.email);
-            match with_connection(&pool, async |conn| {
-                adoption::find_account(conn, username, email).await
-            })
-            .await?
-            {
-                Some(_) => Ok(()),
-                None => Err(AccountError::NotFound),
-            }
-        })
+    fn handle(&mut self, message: CheckAccount, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                Box::pin(async move {
+                    let (username, email) = (&message.username, &message.email);
+                    match with_connection(&pool, async |conn| {
+                        adoption::find_account(conn, username, email).await
+                    })
+                    .await?
+                    {
+                        Some(_) => Ok(()),
+                        None => Err(AccountError::NotFound),
+                    }
+                })
+            },
+        )
     }
 }
 
@@ -242,28 +248,36 @@ pub struct ResetPassword {
 impl Handler<ResetPassword> for AccountActor {
     type Result = ResponseFuture<Result<i32, AccountError>>;
 
-    fn handle(&mut self, message: ResetPassword, _: &mut Context<Self>) -> Self::Result {
-        let pool = self.pool.clone();
-        let hashing = self.hash_new(
-            message.password,
-            &message.username,
-            &message.email,
-            message.interest,
-        );
-        Box::pin(async move {
-            let hash = hashing.await?;
-            let (username, email) = (&message.username, &message.email);
-            let set = async |conn: &mut AsyncMysqlConnection| {
-                let Some(uuid) = adoption::find_account(conn, username, email).await? else {
-                    return Ok(None);
-                };
-                queries::set_password(conn, uuid, &hash).await?;
-                Ok(Some(uuid))
-            };
-            with_connection(&pool, set)
-                .await?
-                .ok_or(AccountError::NotFound)
-        })
+    fn handle(&mut self, message: ResetPassword, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                let hashing = actor.hash_new(
+                    message.password,
+                    &message.username,
+                    &message.email,
+                    message.interest,
+                );
+                Box::pin(async move {
+                    let hash = hashing.await?;
+                    let (username, email) = (&message.username, &message.email);
+                    let set = async |conn: &mut AsyncMysqlConnection| {
+                        let Some(uuid) = adoption::find_account(conn, username, email).await?
+                        else {
+                            return Ok(None);
+                        };
+                        queries::set_password(conn, uuid, &hash).await?;
+                        Ok(Some(uuid))
+                    };
+                    with_connection(&pool, set)
+                        .await?
+                        .ok_or(AccountError::NotFound)
+                })
+            },
+        )
     }
 }
 
@@ -280,43 +294,55 @@ pub struct Authenticate {
 impl Handler<Authenticate> for AccountActor {
     type Result = ResponseFuture<Result<i32, AccountError>>;
 
-    fn handle(&mut self, message: Authenticate, _: &mut Context<Self>) -> Self::Result {
-        let (pool, hasher) = (self.pool.clone(), self.hasher.clone());
-        Box::pin(async move {
-            let username = &message.username;
-            let found = with_connection(&pool, async |conn| {
-                adoption::find_credentials(conn, username).await
-            })
-            .await?;
-            let (uuid, stored) = match found {
-                Some(row) => (Some(row.uuid), Some(row.password)),
-                None => (None, None),
-            };
-            let verdict = hasher
-                .verify(message.password, stored.clone(), message.interest)
-                .await?;
-            if let (Verdict::OverCaps, Some(uuid)) = (&verdict, uuid) {
-                log::error!(
-                    "account {uuid}: its stored password hash asks for argon2 parameters above \
-                     security.max_hash_*; refused as a wrong password"
-                );
-            }
-            let (Verdict::Match { rehash }, Some(uuid), Some(stored)) = (verdict, uuid, stored)
-            else {
-                return Err(AccountError::WrongCredentials);
-            };
-            if let Some(new_hash) = rehash {
-                // Best effort: the login itself has succeeded either way.
-                let replace = async |conn: &mut AsyncMysqlConnection| {
-                    queries::replace_password(conn, uuid, &stored, &new_hash).await
-                };
-                let upgraded = with_connection(&pool, replace).await;
-                match upgraded {
-                    Ok(_) => log::info!("password of account {uuid} re-hashed with argon2id"),
-                    Err(error) => log::warn!("re-hash of account {uuid} postponed: {error}"),
-                }
-            }
-            Ok(uuid)
-        })
+    fn handle(&mut self, message: Authenticate, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (pool, hasher) = (actor.pool.clone(), actor.hasher.clone());
+                Box::pin(async move {
+                    let username = &message.username;
+                    let found = with_connection(&pool, async |conn| {
+                        adoption::find_credentials(conn, username).await
+                    })
+                    .await?;
+                    let (uuid, stored) = match found {
+                        Some(row) => (Some(row.uuid), Some(row.password)),
+                        None => (None, None),
+                    };
+                    let verdict = hasher
+                        .verify(message.password, stored.clone(), message.interest)
+                        .await?;
+                    if let (Verdict::OverCaps, Some(uuid)) = (&verdict, uuid) {
+                        log::error!(
+                            "account {uuid}: its stored password hash asks for argon2 parameters above \
+                         security.max_hash_*; refused as a wrong password"
+                        );
+                    }
+                    let (Verdict::Match { rehash }, Some(uuid), Some(stored)) =
+                        (verdict, uuid, stored)
+                    else {
+                        return Err(AccountError::WrongCredentials);
+                    };
+                    if let Some(new_hash) = rehash {
+                        // Best effort: the login itself has succeeded either way.
+                        let replace = async |conn: &mut AsyncMysqlConnection| {
+                            queries::replace_password(conn, uuid, &stored, &new_hash).await
+                        };
+                        let upgraded = with_connection(&pool, replace).await;
+                        match upgraded {
+                            Ok(_) => {
+                                log::info!("password of account {uuid} re-hashed with argon2id")
+                            }
+                            Err(error) => {
+                                log::warn!("re-hash of account {uuid} postponed: {error}")
+                            }
+                        }
+                    }
+                    Ok(uuid)
+                })
+            },
+        )
     }
 }

@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
-use super::{Health, Probe, Restart, StartError};
+use super::fault::{Faults, accepts_injected_faults};
+use super::guard::{Guarded, Panicked, guarded};
+use super::{ActorKind, BackendState, Health, Probe, StartError, restarts_on_request};
 use crate::config::Settings;
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
 use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
@@ -15,6 +17,7 @@ pub struct BalanceActor {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     balancer: BalancerServiceClient<PeerChannel>,
+    faults: Faults,
 }
 
 /// Where a user is to connect, as the balance service chose it.
@@ -43,15 +46,8 @@ pub enum BalanceError {
     Refused(Status),
     #[error("balance service answered unknown error {0}")]
     Foreign(i32),
-}
-
-impl BalanceError {
-    pub fn status(&self) -> Status {
-        match self {
-            BalanceError::Unreachable(_) | BalanceError::Foreign(_) => Status::GrpcError,
-            BalanceError::Refused(status) => *status,
-        }
-    }
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
 impl BalanceActor {
@@ -61,6 +57,7 @@ impl BalanceActor {
             settings,
             metrics,
             balancer,
+            faults: Faults::default(),
         })
     }
 
@@ -74,8 +71,19 @@ impl Actor for BalanceActor {
     type Context = Context<Self>;
 }
 
+impl Guarded for BalanceActor {
+    const KIND: ActorKind = ActorKind::Balance;
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+accepts_injected_faults!(BalanceActor);
+restarts_on_request!(BalanceActor);
+
 impl Supervised for BalanceActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.faults.check_restart();
         self.metrics.actor_restarted("balance");
         match Self::build(&self.settings) {
             Ok(balancer) => {
@@ -87,42 +95,43 @@ impl Supervised for BalanceActor {
     }
 }
 
-impl Handler<Restart> for BalanceActor {
-    type Result = ();
-    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        actix::ActorContext::stop(ctx);
-    }
-}
-
 impl Handler<Probe> for BalanceActor {
     type Result = ResponseFuture<Vec<Health>>;
 
     /// The balance service answers a read-only call (any gRPC answer, even
     /// UNIMPLEMENTED from a peer without that method, proves it is there).
-    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
-        let mut client = self.balancer.clone();
-        Box::pin(async move {
-            let request = PeerListsRequest {
-                cur_server: String::new(),
-            };
-            // A service that refuses our token answers, but serves nothing:
-            // down, like one that does not answer.
-            let up = match client.get_peer_grpc_server_info(request).await {
-                Ok(_) => true,
-                Err(status) => !matches!(
-                    status.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Cancelled
-                        | tonic::Code::Unauthenticated
-                        | tonic::Code::PermissionDenied
-                ),
-            };
-            vec![Health {
-                component: "balance",
-                up,
-            }]
-        })
+    fn handle(&mut self, _: Probe, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |_| Health::all_down(&["balance"]),
+            |actor, _| {
+                let mut client = actor.balancer.clone();
+                Box::pin(async move {
+                    let request = PeerListsRequest {
+                        cur_server: String::new(),
+                    };
+                    // A service that refuses our token answers, but serves us
+                    // nothing: this instance's settings are wrong.
+                    let state = match client.get_peer_grpc_server_info(request).await {
+                        Ok(_) => BackendState::Up,
+                        Err(status) => match status.code() {
+                            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                                BackendState::RefusesUs
+                            }
+                            tonic::Code::Unavailable
+                            | tonic::Code::DeadlineExceeded
+                            | tonic::Code::Cancelled => BackendState::Down,
+                            _ => BackendState::Up,
+                        },
+                    };
+                    vec![Health {
+                        component: "balance",
+                        state,
+                    }]
+                })
+            },
+        )
     }
 }
 
@@ -136,23 +145,30 @@ pub struct AllocateChatServer {
 impl Handler<AllocateChatServer> for BalanceActor {
     type Result = ResponseFuture<Result<ChatServerLease, BalanceError>>;
 
-    fn handle(&mut self, message: AllocateChatServer, _: &mut Context<Self>) -> Self::Result {
-        let mut client = self.balancer.clone();
-        Box::pin(async move {
-            let reply = client
-                .add_new_user_to_server(RegisterToBalancer { uuid: message.uuid })
-                .await
-                .map_err(BalanceError::Unreachable)?
-                .into_inner();
-            match Status::from_code(reply.error) {
-                Some(Status::Success) => Ok(ChatServerLease {
-                    host: reply.host,
-                    port: reply.port,
-                    token: reply.token,
-                }),
-                Some(status) => Err(BalanceError::Refused(status)),
-                None => Err(BalanceError::Foreign(reply.error)),
-            }
-        })
+    fn handle(&mut self, message: AllocateChatServer, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let mut client = actor.balancer.clone();
+                Box::pin(async move {
+                    let reply = client
+                        .add_new_user_to_server(RegisterToBalancer { uuid: message.uuid })
+                        .await
+                        .map_err(BalanceError::Unreachable)?
+                        .into_inner();
+                    match Status::from_code(reply.error) {
+                        Some(Status::Success) => Ok(ChatServerLease {
+                            host: reply.host,
+                            port: reply.port,
+                            token: reply.token,
+                        }),
+                        Some(status) => Err(BalanceError::Refused(status)),
+                        None => Err(BalanceError::Foreign(reply.error)),
+                    }
+                })
+            },
+        )
     }
 }

@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
-use actix::{Actor, Context, Handler, Message, MessageResult, ResponseFuture, Supervised};
+use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
-use super::{Health, Probe, ReportPool, Restart, StartError};
+use super::fault::{Faults, accepts_injected_faults};
+use super::guard::{Guarded, Panicked, guarded};
+use super::{ActorKind, Health, Probe, ReportPool, StartError, restarts_on_request};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
@@ -11,7 +13,6 @@ use crate::grpc::{PeerChannel, lazy_channel, verification_error};
 use crate::kv::codes::{self, ClaimedCode, CodeSlot};
 use crate::kv::{self, RedisPool, StoreError, keys};
 use crate::metrics::{Metrics, PoolUsage};
-use crate::status::Status;
 
 /// Owns the verification service's channel and the Redis pool of the state
 /// shared with the other services (codes, chat-server tokens).
@@ -20,6 +21,7 @@ pub struct CaptchaActor {
     metrics: Arc<Metrics>,
     verification: VerificationServiceClient<PeerChannel>,
     redis: RedisPool,
+    faults: Faults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,19 +34,8 @@ pub enum CaptchaError {
     Unreachable(tonic::Status),
     #[error("verification service answered error {0}")]
     Refused(i32),
-}
-
-impl CaptchaError {
-    pub fn status(&self) -> Status {
-        match self {
-            CaptchaError::CodeNotFound => Status::RedisCaptchaNotFound,
-            CaptchaError::Store(_) => Status::RedisUnknownError,
-            CaptchaError::Unreachable(_) => Status::GrpcError,
-            CaptchaError::Refused(verification_error::REDIS_FAILED) => Status::RedisUnknownError,
-            CaptchaError::Refused(verification_error::TOO_SOON) => Status::RateLimited,
-            CaptchaError::Refused(_) => Status::GrpcError,
-        }
-    }
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
 impl CaptchaActor {
@@ -55,6 +46,7 @@ impl CaptchaActor {
             metrics,
             verification,
             redis,
+            faults: Faults::default(),
         })
     }
 
@@ -73,8 +65,19 @@ impl Actor for CaptchaActor {
     type Context = Context<Self>;
 }
 
+impl Guarded for CaptchaActor {
+    const KIND: ActorKind = ActorKind::Captcha;
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+accepts_injected_faults!(CaptchaActor);
+restarts_on_request!(CaptchaActor);
+
 impl Supervised for CaptchaActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.faults.check_restart();
         self.metrics.actor_restarted("captcha");
         match Self::build(&self.settings) {
             Ok((verification, redis)) => {
@@ -88,16 +91,13 @@ impl Supervised for CaptchaActor {
 }
 
 impl Handler<ReportPool> for CaptchaActor {
-    type Result = MessageResult<ReportPool>;
-    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(PoolUsage::of("redis_codes", self.redis.state()))
-    }
-}
-
-impl Handler<Restart> for CaptchaActor {
-    type Result = ();
-    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        actix::ActorContext::stop(ctx);
+    type Result = ResponseFuture<PoolUsage>;
+    fn handle(&mut self, _: ReportPool, ctx: &mut Context<Self>) -> Self::Result {
+        let unknown = |_| PoolUsage::unknown("redis_codes");
+        guarded(self, ctx, unknown, |actor, _| {
+            let usage = PoolUsage::of("redis_codes", actor.redis.state());
+            Box::pin(async move { usage })
+        })
     }
 }
 
@@ -106,33 +106,35 @@ impl Handler<Probe> for CaptchaActor {
 
     /// Redis answers PING; the verification service accepts a connection
     /// (its only method would mail a code).
-    fn handle(&mut self, _: Probe, _: &mut Context<Self>) -> Self::Result {
-        let redis = self.redis.clone();
-        let limit = self.settings.redis.timeout();
-        let peer = (
-            self.settings.verification.host.clone(),
-            self.settings.verification.port,
-        );
-        let connect_limit = self.settings.grpc.connect_timeout();
-        Box::pin(async move {
-            let ping = kv::with_connection(&redis, limit, |mut connection| async move {
-                redis::cmd("PING")
-                    .query_async::<String>(&mut connection)
-                    .await
-            });
-            let connect = tokio::time::timeout(connect_limit, tokio::net::TcpStream::connect(peer));
-            let (ping, connect) = tokio::join!(ping, connect);
-            vec![
-                Health {
-                    component: "redis",
-                    up: ping.is_ok(),
-                },
-                Health {
-                    component: "verification",
-                    up: matches!(connect, Ok(Ok(_))),
-                },
-            ]
-        })
+    fn handle(&mut self, _: Probe, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |_| Health::all_down(&["redis", "verification"]),
+            |actor, _| {
+                let redis = actor.redis.clone();
+                let limit = actor.settings.redis.timeout();
+                let peer = (
+                    actor.settings.verification.host.clone(),
+                    actor.settings.verification.port,
+                );
+                let connect_limit = actor.settings.grpc.connect_timeout();
+                Box::pin(async move {
+                    let ping = kv::with_connection(&redis, limit, |mut connection| async move {
+                        redis::cmd("PING")
+                            .query_async::<String>(&mut connection)
+                            .await
+                    });
+                    let connect =
+                        tokio::time::timeout(connect_limit, tokio::net::TcpStream::connect(peer));
+                    let (ping, connect) = tokio::join!(ping, connect);
+                    vec![
+                        Health::new("redis", ping.is_ok()),
+                        Health::new("verification", matches!(connect, Ok(Ok(_)))),
+                    ]
+                })
+            },
+        )
     }
 }
 
@@ -146,22 +148,29 @@ pub struct IssueCode {
 impl Handler<IssueCode> for CaptchaActor {
     type Result = ResponseFuture<Result<(), CaptchaError>>;
 
-    fn handle(&mut self, message: IssueCode, _: &mut Context<Self>) -> Self::Result {
-        let mut client = self.verification.clone();
-        Box::pin(async move {
-            let request = GetVerificationRequest {
-                email: message.email.into_string(),
-            };
-            let reply = client
-                .get_verification_code(request)
-                .await
-                .map_err(CaptchaError::Unreachable)?
-                .into_inner();
-            match reply.error {
-                verification_error::OK => Ok(()),
-                code => Err(CaptchaError::Refused(code)),
-            }
-        })
+    fn handle(&mut self, message: IssueCode, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let mut client = actor.verification.clone();
+                Box::pin(async move {
+                    let request = GetVerificationRequest {
+                        email: message.email.into_string(),
+                    };
+                    let reply = client
+                        .get_verification_code(request)
+                        .await
+                        .map_err(CaptchaError::Unreachable)?
+                        .into_inner();
+                    match reply.error {
+                        verification_error::OK => Ok(()),
+                        code => Err(CaptchaError::Refused(code)),
+                    }
+                })
+            },
+        )
     }
 }
 
@@ -176,16 +185,23 @@ pub struct ClaimCode {
 impl Handler<ClaimCode> for CaptchaActor {
     type Result = ResponseFuture<Result<ClaimedCode, CaptchaError>>;
 
-    fn handle(&mut self, message: ClaimCode, _: &mut Context<Self>) -> Self::Result {
-        let redis = self.redis.clone();
-        let limit = self.settings.redis.timeout();
-        let max_attempts = self.settings.limits.code_attempts;
-        let slot = CodeSlot::of(&self.settings.redis.key_prefix, message.email.as_str());
-        Box::pin(async move {
-            codes::claim(&redis, limit, &slot, message.code.expose(), max_attempts)
-                .await?
-                .ok_or(CaptchaError::CodeNotFound)
-        })
+    fn handle(&mut self, message: ClaimCode, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let redis = actor.redis.clone();
+                let limit = actor.settings.redis.timeout();
+                let max_attempts = actor.settings.limits.code_attempts;
+                let slot = CodeSlot::of(&actor.settings.redis.key_prefix, message.email.as_str());
+                Box::pin(async move {
+                    codes::claim(&redis, limit, &slot, message.code.expose(), max_attempts)
+                        .await?
+                        .ok_or(CaptchaError::CodeNotFound)
+                })
+            },
+        )
     }
 }
 
@@ -197,10 +213,21 @@ pub struct RestoreCode(pub ClaimedCode);
 impl Handler<RestoreCode> for CaptchaActor {
     type Result = ResponseFuture<Result<(), CaptchaError>>;
 
-    fn handle(&mut self, RestoreCode(claimed): RestoreCode, _: &mut Context<Self>) -> Self::Result {
-        let redis = self.redis.clone();
-        let limit = self.settings.redis.timeout();
-        Box::pin(async move { Ok(codes::restore(&redis, limit, claimed).await?) })
+    fn handle(
+        &mut self,
+        RestoreCode(claimed): RestoreCode,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let redis = actor.redis.clone();
+                let limit = actor.settings.redis.timeout();
+                Box::pin(async move { Ok(codes::restore(&redis, limit, claimed).await?) })
+            },
+        )
     }
 }
 
@@ -216,10 +243,17 @@ pub struct RevokeChatToken {
 impl Handler<RevokeChatToken> for CaptchaActor {
     type Result = ResponseFuture<Result<(), CaptchaError>>;
 
-    fn handle(&mut self, message: RevokeChatToken, _: &mut Context<Self>) -> Self::Result {
-        let redis = self.redis.clone();
-        let limit = self.settings.redis.timeout();
-        let key = keys::user_token(&self.settings.redis.key_prefix, message.uuid);
-        Box::pin(async move { Ok(kv::delete(&redis, limit, key).await?) })
+    fn handle(&mut self, message: RevokeChatToken, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let redis = actor.redis.clone();
+                let limit = actor.settings.redis.timeout();
+                let key = keys::user_token(&actor.settings.redis.key_prefix, message.uuid);
+                Box::pin(async move { Ok(kv::delete(&redis, limit, key).await?) })
+            },
+        )
     }
 }

@@ -4,17 +4,18 @@ use std::sync::Arc;
 use std::collections::{HashMap, HashSet};
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, ResponseFuture,
-    Supervised, WrapFuture,
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised,
+    WrapFuture,
 };
 use tokio::sync::oneshot;
 
-use super::{ReportPool, Restart, StartError};
+use super::fault::{Faults, accepts_injected_faults};
+use super::guard::{Guarded, Panicked, guarded};
+use super::{ActorKind, ReportPool, StartError, restarts_on_request};
 use crate::config::Settings;
 use crate::domain::Username;
 use crate::kv::{self, RedisPool, StoreError, counters, keys};
 use crate::metrics::{Metrics, PoolUsage};
-use crate::status::Status;
 
 /// Owns the Redis pool of the abuse counters (per client address and per
 /// account), kept apart from the code store so that a flood of counted
@@ -33,6 +34,7 @@ pub struct LimitActor {
     waiting: HashMap<String, Vec<oneshot::Sender<Option<u64>>>>,
     /// Keys whose INCRBY is under way.
     in_flight: HashSet<String>,
+    faults: Faults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,15 +43,8 @@ pub enum LimitError {
     Refused,
     #[error("attempts cannot be counted: {0}")]
     Store(#[from] StoreError),
-}
-
-impl LimitError {
-    pub fn status(&self) -> Status {
-        match self {
-            LimitError::Refused => Status::RateLimited,
-            LimitError::Store(_) => Status::RedisUnknownError,
-        }
-    }
+    #[error(transparent)]
+    Panicked(#[from] Panicked),
 }
 
 impl LimitActor {
@@ -61,6 +56,7 @@ impl LimitActor {
             redis,
             waiting: HashMap::new(),
             in_flight: HashSet::new(),
+            faults: Faults::default(),
         })
     }
 
@@ -106,8 +102,19 @@ impl Actor for LimitActor {
     type Context = Context<Self>;
 }
 
+impl Guarded for LimitActor {
+    const KIND: ActorKind = ActorKind::Limits;
+    fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
+    }
+}
+
+accepts_injected_faults!(LimitActor);
+restarts_on_request!(LimitActor);
+
 impl Supervised for LimitActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
+        self.faults.check_restart();
         self.metrics.actor_restarted("limits");
         // The stop cancelled the INCRBYs under way: their waiters were let
         // through, and no key may stay marked as in flight.
@@ -124,16 +131,13 @@ impl Supervised for LimitActor {
 }
 
 impl Handler<ReportPool> for LimitActor {
-    type Result = MessageResult<ReportPool>;
-    fn handle(&mut self, _: ReportPool, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(PoolUsage::of("redis_limits", self.redis.state()))
-    }
-}
-
-impl Handler<Restart> for LimitActor {
-    type Result = ();
-    fn handle(&mut self, _: Restart, ctx: &mut Context<Self>) {
-        actix::ActorContext::stop(ctx);
+    type Result = ResponseFuture<PoolUsage>;
+    fn handle(&mut self, _: ReportPool, ctx: &mut Context<Self>) -> Self::Result {
+        let unknown = |_| PoolUsage::unknown("redis_limits");
+        guarded(self, ctx, unknown, |actor, _| {
+            let usage = PoolUsage::of("redis_limits", actor.redis.state());
+            Box::pin(async move { usage })
+        })
     }
 }
 
@@ -152,28 +156,35 @@ impl Handler<AdmitAddress> for LimitActor {
     type Result = ResponseFuture<bool>;
 
     fn handle(&mut self, message: AdmitAddress, ctx: &mut Context<Self>) -> Self::Result {
-        let burst = u64::from(self.settings.limits.ip_burst);
-        if burst == 0 {
-            return Box::pin(async { true });
-        }
-        let key = keys::address_requests(
-            &self.settings.redis.key_prefix,
-            &message.endpoint,
-            message.address,
-        );
-        let (counted, count) = oneshot::channel();
-        self.waiting.entry(key.clone()).or_default().push(counted);
-        if !self.in_flight.contains(&key) {
-            self.flush(key, ctx);
-        }
-        // No count (Redis failed, or the actor restarted): let it through.
-        Box::pin(async move {
-            count
-                .await
-                .ok()
-                .flatten()
-                .is_none_or(|count| count <= burst)
-        })
+        guarded(
+            self,
+            ctx,
+            |_| true,
+            |actor, ctx| {
+                let burst = u64::from(actor.settings.limits.ip_burst);
+                if burst == 0 {
+                    return Box::pin(async { true });
+                }
+                let key = keys::address_requests(
+                    &actor.settings.redis.key_prefix,
+                    &message.endpoint,
+                    message.address,
+                );
+                let (counted, count) = oneshot::channel();
+                actor.waiting.entry(key.clone()).or_default().push(counted);
+                if !actor.in_flight.contains(&key) {
+                    actor.flush(key, ctx);
+                }
+                // No count (Redis failed, or the actor restarted): let it through.
+                Box::pin(async move {
+                    count
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_none_or(|count| count <= burst)
+                })
+            },
+        )
     }
 }
 
@@ -190,20 +201,28 @@ pub struct ReserveLogin {
 impl Handler<ReserveLogin> for LimitActor {
     type Result = ResponseFuture<Result<(), LimitError>>;
 
-    fn handle(&mut self, message: ReserveLogin, _: &mut Context<Self>) -> Self::Result {
-        let limits = &self.settings.limits;
-        let (allowed, window) = (u64::from(limits.login_failures), limits.login_window());
-        let key = keys::login_attempts(&self.settings.redis.key_prefix, &message.username.key());
-        let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
-        Box::pin(async move {
-            if allowed == 0 {
-                return Ok(());
-            }
-            match counters::hit(redis, limit, key, window, 1, allowed).await? {
-                count if count <= allowed => Ok(()),
-                _ => Err(LimitError::Refused),
-            }
-        })
+    fn handle(&mut self, message: ReserveLogin, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let limits = &actor.settings.limits;
+                let (allowed, window) = (u64::from(limits.login_failures), limits.login_window());
+                let key =
+                    keys::login_attempts(&actor.settings.redis.key_prefix, &message.username.key());
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                Box::pin(async move {
+                    if allowed == 0 {
+                        return Ok(());
+                    }
+                    match counters::hit(redis, limit, key, window, 1, allowed).await? {
+                        count if count <= allowed => Ok(()),
+                        _ => Err(LimitError::Refused),
+                    }
+                })
+            },
+        )
     }
 }
 
@@ -217,13 +236,21 @@ pub struct ClearLogin {
 impl Handler<ClearLogin> for LimitActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, message: ClearLogin, _: &mut Context<Self>) -> Self::Result {
-        let key = keys::login_attempts(&self.settings.redis.key_prefix, &message.username.key());
-        let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
-        Box::pin(async move {
-            if let Err(error) = kv::delete(&redis, limit, key).await {
-                log::warn!("login attempts of an account not cleared: {error}");
-            }
-        })
+    fn handle(&mut self, message: ClearLogin, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |_| (),
+            |actor, _| {
+                let key =
+                    keys::login_attempts(&actor.settings.redis.key_prefix, &message.username.key());
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                Box::pin(async move {
+                    if let Err(error) = kv::delete(&redis, limit, key).await {
+                        log::warn!("login attempts of an account not cleared: {error}");
+                    }
+                })
+            },
+        )
     }
 }

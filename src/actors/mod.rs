@@ -3,29 +3,62 @@
 //!
 //! * [`CaptchaActor`]: the verification service's gRPC channel and the Redis
 //!   pool (issues codes, claims and restores them);
-//! * [`AccountActor`]: the MySQL pool and the password hasher;
+//! * [`AccountActor`]: the MySQL pool (and a handle on the process's one
+//!   password hasher);
 //! * [`BalanceActor`]: the balance service's gRPC channel;
 //! * [`LimitActor`]: the Redis pool of the abuse counters.
 //!
+//! Every HTTP worker starts its own four actors on its own arbiter
+//! ([`Workers::start_here`]), with its share of the pools: a request's
+//! backend I/O then runs on the thread that took the request, and no one
+//! thread carries every worker's backend work. (Pools are not shared
+//! between workers: a tokio connection is driven by the runtime that opened
+//! it, so a shared pool would wake other workers' threads for every reply,
+//! and its connections would die with the worker that opened them.)
+//!
 //! Handlers reply with a `ResponseFuture`: the actor only starts the work, so
 //! requests run concurrently instead of queueing behind the slowest one.
+//! What an actor does one message at a time is what concerns its own
+//! state: building, probing, reporting and rebuilding its pools and
+//! channels. Every handler runs through [`guard::guarded`]: a panic is
+//! answered and followed by a real restart.
 
 pub mod account;
 pub mod balance;
 pub mod captcha;
+pub mod fault;
+pub mod guard;
 pub mod limits;
-
-use std::sync::Arc;
-
-use actix::{Actor, Addr, Supervisor};
+mod workers;
 
 pub use account::AccountActor;
 pub use balance::BalanceActor;
 pub use captcha::CaptchaActor;
+pub use guard::Panicked;
 pub use limits::LimitActor;
+pub use workers::{Actors, StartError, Workers};
 
-use crate::config::Settings;
-use crate::metrics::{Metrics, PoolUsage};
+use crate::metrics::PoolUsage;
+
+/// The four kinds of actor, as named in logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Captcha,
+    Account,
+    Balance,
+    Limits,
+}
+
+impl ActorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActorKind::Captcha => "captcha",
+            ActorKind::Account => "account",
+            ActorKind::Balance => "balance",
+            ActorKind::Limits => "limits",
+        }
+    }
+}
 
 /// Stops an actor so that its supervisor restarts it with freshly built
 /// resources. Requests already under way finish on the old ones.
@@ -38,11 +71,50 @@ pub struct Restart;
 #[rtype(result = "Vec<Health>")]
 pub struct Probe;
 
-/// Whether one backend answered a probe.
+/// How one backend answered a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Health {
     pub component: &'static str,
-    pub up: bool,
+    pub state: BackendState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendState {
+    Up,
+    /// Does not answer (or answers too slowly).
+    Down,
+    /// Answers, but refuses this gateway's credentials (e.g. a wrong
+    /// `grpc.auth_token`): this instance's configuration is wrong.
+    RefusesUs,
+}
+
+impl BackendState {
+    pub fn label(self) -> &'static str {
+        match self {
+            BackendState::Up => "up",
+            BackendState::Down => "down",
+            BackendState::RefusesUs => "refuses-us",
+        }
+    }
+}
+
+impl Health {
+    pub fn new(component: &'static str, up: bool) -> Health {
+        let state = if up {
+            BackendState::Up
+        } else {
+            BackendState::Down
+        };
+        Health { component, state }
+    }
+
+    /// Each of `components` down (its actor could not tell).
+    pub fn all_down(components: &[&'static str]) -> Vec<Health> {
+        components
+            .iter()
+            .map(|&component| Health::new(component, false))
+            .collect()
+    }
 }
 
 /// Asks an actor how busy its connection pool is, for `/metrics`.
@@ -50,51 +122,16 @@ pub struct Health {
 #[rtype(result = "PoolUsage")]
 pub struct ReportPool;
 
-/// Addresses of the running, supervised actors.
-#[derive(Clone)]
-pub struct Actors {
-    pub captcha: Addr<CaptchaActor>,
-    pub account: Addr<AccountActor>,
-    pub balance: Addr<BalanceActor>,
-    pub limits: Addr<LimitActor>,
-    pub metrics: Arc<Metrics>,
+/// `Handler<Restart>` for a supervised actor: stopping it is what makes
+/// its supervisor restart it.
+macro_rules! restarts_on_request {
+    ($actor:ty) => {
+        impl actix::Handler<$crate::actors::Restart> for $actor {
+            type Result = ();
+            fn handle(&mut self, _: $crate::actors::Restart, ctx: &mut actix::Context<Self>) {
+                actix::ActorContext::stop(ctx);
+            }
+        }
+    };
 }
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("gRPC peer: {0}")]
-    Peer(#[from] crate::grpc::PeerError),
-    #[error("invalid Redis settings: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("password hasher: {0}")]
-    Hasher(#[from] crate::security::password::HashError),
-}
-
-impl Actors {
-    /// Builds every resource (without connecting: backends may be down) and
-    /// starts each actor under a supervisor on the current arbiter.
-    pub fn start(settings: &Settings) -> Result<Actors, StartError> {
-        let metrics = Arc::new(Metrics::new()?);
-        let settings = Arc::new(settings.clone());
-        let captcha = CaptchaActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
-        let account = AccountActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
-        let balance = BalanceActor::new(Arc::clone(&settings), Arc::clone(&metrics))?;
-        let limits = LimitActor::new(settings, Arc::clone(&metrics))?;
-        Ok(Actors {
-            captcha: supervise(captcha),
-            account: supervise(account),
-            balance: supervise(balance),
-            limits: supervise(limits),
-            metrics,
-        })
-    }
-}
-
-fn supervise<A>(actor: A) -> Addr<A>
-where
-    A: Actor<Context = actix::Context<A>> + actix::Supervised,
-{
-    Supervisor::start(move |_| actor)
-}
+pub(crate) use restarts_on_request;

@@ -1,11 +1,15 @@
 //! Every way a request can fail, turned into `200 + {"error": code}` in one
-//! place. Causes are logged here, with no request values in them.
+//! place: [`ApiError::meaning`] decides each failure's status code, the
+//! backend it blames (for `gateway_backend_errors_total`) and how loudly it
+//! is logged. Causes are logged here, with no request values in them.
 
 use actix::MailboxError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use log::Level;
 
 use super::reply::Reply;
+use crate::actors::ActorKind;
 use crate::actors::account::AccountError;
 use crate::actors::balance::BalanceError;
 use crate::actors::captcha::CaptchaError;
@@ -13,6 +17,7 @@ use crate::actors::limits::LimitError;
 use crate::domain::InvalidInput;
 use crate::grpc::verification_error;
 use crate::metrics::Backend;
+use crate::security::password::HashError;
 use crate::status::Status;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,101 +35,120 @@ pub enum ApiError {
     Balance(#[from] BalanceError),
     #[error(transparent)]
     Limit(#[from] LimitError),
-    /// The actor was restarted or stopped while holding the request.
-    #[error("{actor} actor did not answer: {source}")]
-    Mailbox {
-        actor: &'static str,
-        status: Status,
+    /// The actor was stopped (and not restarted) while holding the request.
+    #[error("{} actor did not answer: {source}", .actor.name())]
+    Gone {
+        actor: ActorKind,
         source: MailboxError,
     },
 }
 
-impl ApiError {
-    pub fn status(&self) -> Status {
-        match self {
-            ApiError::Malformed(_) => Status::JsonParseError,
-            ApiError::Invalid(_) => Status::InputInvalid,
-            ApiError::Captcha(error) => error.status(),
-            ApiError::Account(error) => error.status(),
-            ApiError::Balance(error) => error.status(),
-            ApiError::Limit(error) => error.status(),
-            ApiError::Mailbox { status, .. } => *status,
-        }
-    }
-
-    /// An answer of the captcha actor that never came.
-    pub fn captcha_gone(source: MailboxError) -> ApiError {
-        let status = Status::RedisUnknownError;
-        ApiError::Mailbox {
-            actor: "captcha",
-            status,
-            source,
-        }
-    }
-
-    pub fn account_gone(source: MailboxError) -> ApiError {
-        let status = Status::MysqlInternalError;
-        ApiError::Mailbox {
-            actor: "account",
-            status,
-            source,
-        }
-    }
-
-    pub fn balance_gone(source: MailboxError) -> ApiError {
-        let status = Status::GrpcError;
-        ApiError::Mailbox {
-            actor: "balance",
-            status,
-            source,
-        }
-    }
-
-    /// Login counting is Redis work: without it, no login (fail closed).
-    pub fn limits_gone(source: MailboxError) -> ApiError {
-        let status = Status::RedisUnknownError;
-        ApiError::Mailbox {
-            actor: "limits",
-            status,
-            source,
-        }
-    }
-
+/// What a failure means for the client, the metrics and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meaning {
+    pub status: Status,
     /// The backend whose failure this is, if any.
-    fn backend(&self) -> Option<Backend> {
+    pub backend: Option<Backend>,
+    /// Failures of the gateway or its backends are errors worth an
+    /// operator's attention; a user's typo or wrong password is not.
+    pub level: Level,
+}
+
+/// The client's own doing: no backend to blame, nothing to alert on.
+const fn client(status: Status) -> Meaning {
+    Meaning {
+        status,
+        backend: None,
+        level: Level::Debug,
+    }
+}
+
+/// A failure of the gateway or of `backend`.
+const fn fault(status: Status, backend: Option<Backend>) -> Meaning {
+    Meaning {
+        status,
+        backend,
+        level: Level::Error,
+    }
+}
+
+impl ApiError {
+    /// The one map from failure to status code, backend and log level.
+    pub fn meaning(&self) -> Meaning {
+        use Backend::{Balance, Mysql, Redis, Verification};
         match self {
-            ApiError::Malformed(_) | ApiError::Invalid(_) => None,
-            ApiError::Captcha(CaptchaError::Store(_)) => Some(Backend::Redis),
-            ApiError::Captcha(CaptchaError::Refused(verification_error::TOO_SOON))
-            | ApiError::Captcha(CaptchaError::CodeNotFound) => None,
-            // The service could not mail a code or reach its own Redis.
-            ApiError::Captcha(CaptchaError::Unreachable(_) | CaptchaError::Refused(_)) => {
-                Some(Backend::Verification)
-            }
-            ApiError::Account(AccountError::Database(_)) => Some(Backend::Mysql),
-            ApiError::Account(_) => None,
-            ApiError::Balance(BalanceError::Refused(_)) => None,
-            ApiError::Balance(_) => Some(Backend::Balance),
-            ApiError::Limit(LimitError::Store(_)) => Some(Backend::Redis),
-            ApiError::Limit(LimitError::Refused) => None,
-            ApiError::Mailbox { .. } => None,
+            ApiError::Malformed(_) => client(Status::JsonParseError),
+            ApiError::Invalid(_) => client(Status::InputInvalid),
+
+            ApiError::Captcha(error) => match error {
+                CaptchaError::CodeNotFound => client(Status::RedisCaptchaNotFound),
+                CaptchaError::Store(_) => fault(Status::RedisUnknownError, Some(Redis)),
+                CaptchaError::Unreachable(_) => fault(Status::GrpcError, Some(Verification)),
+                // The service's own cooldown: the client asked too soon.
+                CaptchaError::Refused(verification_error::TOO_SOON) => client(Status::RateLimited),
+                // The service could not reach its Redis.
+                CaptchaError::Refused(verification_error::REDIS_FAILED) => {
+                    fault(Status::RedisUnknownError, Some(Verification))
+                }
+                // It could not mail the code, or answered something else.
+                CaptchaError::Refused(_) => fault(Status::GrpcError, Some(Verification)),
+                CaptchaError::Panicked(_) => gone(ActorKind::Captcha),
+            },
+
+            ApiError::Account(error) => match error {
+                AccountError::Taken => client(Status::AccountAlreadyExists),
+                AccountError::NotFound => client(Status::MysqlAccountNotExists),
+                AccountError::WrongCredentials => client(Status::LoginInfoError),
+                AccountError::Guessable => client(Status::InputInvalid),
+                AccountError::Database(_) => fault(Status::MysqlInternalError, Some(Mysql)),
+                // Too many hashes waiting: the client may retry shortly.
+                AccountError::Hashing(HashError::Busy) => client(Status::RateLimited),
+                // A failed hash is a server-side fault like a database one;
+                // the protocol has no more specific code for it.
+                AccountError::Hashing(_) => fault(Status::MysqlInternalError, None),
+                AccountError::Panicked(_) => gone(ActorKind::Account),
+            },
+
+            ApiError::Balance(error) => match error {
+                BalanceError::Unreachable(_) | BalanceError::Foreign(_) => {
+                    fault(Status::GrpcError, Some(Balance))
+                }
+                // A status the balance service chose (e.g. 6, no chat server
+                // is registered): the user did nothing wrong.
+                BalanceError::Refused(status) => fault(*status, None),
+                BalanceError::Panicked(_) => gone(ActorKind::Balance),
+            },
+
+            ApiError::Limit(error) => match error {
+                LimitError::Refused => client(Status::RateLimited),
+                LimitError::Store(_) => fault(Status::RedisUnknownError, Some(Redis)),
+                LimitError::Panicked(_) => gone(ActorKind::Limits),
+            },
+
+            ApiError::Gone { actor, .. } => gone(*actor),
         }
     }
 
-    /// Failures of the backends are worth an operator's attention; a user's
-    /// typo or wrong password is not.
-    fn is_server_fault(&self) -> bool {
-        !matches!(
-            self.status(),
-            Status::JsonParseError
-                | Status::InputInvalid
-                | Status::RedisCaptchaNotFound
-                | Status::AccountAlreadyExists
-                | Status::MysqlAccountNotExists
-                | Status::LoginInfoError
-                | Status::RateLimited
-        )
+    pub fn status(&self) -> Status {
+        self.meaning().status
     }
+
+    /// An answer that never came from `actor`.
+    pub fn gone(actor: ActorKind) -> impl FnOnce(MailboxError) -> ApiError {
+        move |source| ApiError::Gone { actor, source }
+    }
+}
+
+/// An actor that panicked or is gone: the status of the resource it owns
+/// failing. Login counting is Redis work, so without the limits actor no
+/// login goes through (fail closed).
+const fn gone(actor: ActorKind) -> Meaning {
+    let status = match actor {
+        ActorKind::Captcha | ActorKind::Limits => Status::RedisUnknownError,
+        ActorKind::Account => Status::MysqlInternalError,
+        ActorKind::Balance => Status::GrpcError,
+    };
+    fault(status, None)
 }
 
 impl ResponseError for ApiError {
@@ -133,12 +157,60 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status();
-        if self.is_server_fault() {
-            log::error!("answering {}: {self}", status.code());
-        } else {
-            log::debug!("answering {}: {self}", status.code());
+        let meaning = self.meaning();
+        log::log!(meaning.level, "answering {}: {self}", meaning.status.code());
+        Reply::with_status(meaning.status).into_response_from(meaning.backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clients_mistake_blames_no_backend_and_is_not_an_error() {
+        for error in [
+            ApiError::Malformed("x".into()),
+            ApiError::Account(AccountError::WrongCredentials),
+            ApiError::Captcha(CaptchaError::Refused(verification_error::TOO_SOON)),
+        ] {
+            let meaning = error.meaning();
+            assert_eq!(
+                (meaning.backend, meaning.level),
+                (None, Level::Debug),
+                "{error}"
+            );
         }
-        Reply::with_status(status).into_response_from(self.backend())
+    }
+
+    #[test]
+    fn a_panicked_actor_answers_like_its_backend_failing() {
+        let panicked = |actor| crate::actors::Panicked { actor };
+        let cases = [
+            (
+                ApiError::Account(panicked(ActorKind::Account).into()),
+                Status::MysqlInternalError,
+            ),
+            (
+                ApiError::Captcha(panicked(ActorKind::Captcha).into()),
+                Status::RedisUnknownError,
+            ),
+            (
+                ApiError::Balance(panicked(ActorKind::Balance).into()),
+                Status::GrpcError,
+            ),
+            (
+                ApiError::Limit(panicked(ActorKind::Limits).into()),
+                Status::RedisUnknownError,
+            ),
+        ];
+        for (error, status) in cases {
+            let meaning = error.meaning();
+            assert_eq!(
+                (meaning.status, meaning.level),
+                (status, Level::Error),
+                "{error}"
+            );
+        }
     }
 }

@@ -570,12 +570,13 @@ mod grpc {
             .env("GATEWAY_GRPC__AUTH_TOKEN", "a-wrong-token");
         let mut gateway = RunningBinary::start(command);
         let port = gateway.port_after("gateway listening on ");
-        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz?verbose"))
             .await
             .unwrap();
         assert_eq!(ready.status(), 503);
         let report: serde_json::Value = ready.json().await.unwrap();
-        assert_eq!(report["down"], json!(["balance"]), "{report}");
+        assert_eq!(report["refused"], json!(["balance"]), "{report}");
+        assert_eq!(report["backends"]["balance"], "refuses-us", "{report}");
     }
 
     #[actix_web::test]

@@ -1,9 +1,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::sql_query;
 use diesel_async::{AsyncConnection, AsyncMysqlConnection, RunQueryDsl};
-use gateway_server::actors::Actors;
+use gateway_server::actors::{Actors, Workers};
 use gateway_server::config::Settings;
 use gateway_server::startup::Application;
 use redis::AsyncCommands;
@@ -133,7 +133,10 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub settings: Settings,
+    /// The one HTTP worker's actors.
     pub actors: Actors,
+    /// Every worker's actors, and the metrics.
+    pub workers: Workers,
     pub verification: FakeVerification,
     pub balance: FakeBalancer,
     _database: TestDatabase,
@@ -162,8 +165,17 @@ impl TestApp {
             .await
             .expect("gateway starts");
         let address = format!("http://127.0.0.1:{}", application.port());
-        let actors = application.actors().clone();
+        let workers = application.workers().clone();
         actix_web::rt::spawn(application.run_until_stopped());
+        // The worker starts its actors when the server first runs.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let actors = loop {
+            if let Some(actors) = workers.running().pop() {
+                break actors;
+            }
+            assert!(Instant::now() < deadline, "no HTTP worker started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
         TestApp {
             address,
             client: reqwest::Client::builder()
@@ -172,6 +184,7 @@ impl TestApp {
                 .unwrap(),
             settings,
             actors,
+            workers,
             verification,
             balance,
             _database: database,

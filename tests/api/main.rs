@@ -25,6 +25,7 @@ mod registration;
 mod resilience;
 mod scale_out;
 mod shutdown;
+mod supervision;
 mod system;
 mod verification;
 mod verification_service;

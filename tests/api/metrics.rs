@@ -135,7 +135,7 @@ async fn failing_backends_and_restarts_are_counted() {
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while app.actors.metrics.restarts() < 1 && std::time::Instant::now() < deadline {
+    while app.workers.metrics().restarts() < 1 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 

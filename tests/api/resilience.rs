@@ -121,10 +121,10 @@ async fn restarted_actors_rebuild_their_resources_and_keep_serving() {
     app.actors.balance.send(Restart).await.unwrap();
     // The supervisor restarts each actor on the next turn of its arbiter.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while app.actors.metrics.restarts() < 3 && Instant::now() < deadline {
+    while app.workers.metrics().restarts() < 3 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(app.actors.metrics.restarts(), 3);
+    assert_eq!(app.workers.metrics().restarts(), 3);
 
     let login = app
         .call(
@@ -152,7 +152,7 @@ async fn requests_under_way_when_an_actor_fails_get_their_status() {
         answers.iter().all(|answer| answer["error"] == 12),
         "{answers:?}"
     );
-    assert!(app.actors.metrics.restarts() >= 1);
+    assert!(app.workers.metrics().restarts() >= 1);
 }
 
 #[actix_web::test]

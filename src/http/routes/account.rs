@@ -1,9 +1,9 @@
 use actix_web::web::Data;
 
 use super::code::spend_code;
-use crate::actors::Actors;
 use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::actors::captcha::RevokeChatToken;
+use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, Username};
 use crate::http::body::RequestBody;
 use crate::http::openapi::EndpointAnswer;
@@ -35,7 +35,7 @@ pub async fn check_account_exists(
             email: email.clone(),
         })
         .await
-        .map_err(ApiError::account_gone)??;
+        .map_err(ApiError::gone(ActorKind::Account))??;
     Ok(Reply::success()
         .username(username.into_string())
         .email(email.into_string()))
@@ -66,7 +66,7 @@ pub async fn reset_password(body: RequestBody, actors: Data<Actors>) -> Result<R
             .account
             .send(reset)
             .await
-            .map_err(ApiError::account_gone)??;
+            .map_err(ApiError::gone(ActorKind::Account))??;
         // A reset that leaves the old chat token valid would leave whoever
         // holds it logged in. If Redis fails here the answer is 8 and the
         // code is given back: the user's retry sets the same password again
@@ -75,7 +75,7 @@ pub async fn reset_password(body: RequestBody, actors: Data<Actors>) -> Result<R
             .captcha
             .send(RevokeChatToken { uuid })
             .await
-            .map_err(ApiError::captcha_gone)??;
+            .map_err(ApiError::gone(ActorKind::Captcha))??;
         Ok(())
     })
     .await?;

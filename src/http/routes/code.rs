@@ -2,8 +2,8 @@
 
 use std::future::Future;
 
-use crate::actors::Actors;
 use crate::actors::captcha::{ClaimCode, RestoreCode};
+use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, VerificationCode};
 use crate::http::ApiError;
 
@@ -20,7 +20,7 @@ pub(super) async fn spend_code<T>(
         .captcha
         .send(ClaimCode { email, code })
         .await
-        .map_err(ApiError::captcha_gone)??;
+        .map_err(ApiError::gone(ActorKind::Captcha))??;
     let outcome = work.await;
     if outcome.is_err() {
         // Failing to restore only costs the user a new code: log it, and

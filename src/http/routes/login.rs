@@ -1,9 +1,9 @@
 use actix_web::web::Data;
 
-use crate::actors::Actors;
 use crate::actors::account::Authenticate;
 use crate::actors::balance::AllocateChatServer;
 use crate::actors::limits::{ClearLogin, ReserveLogin};
+use crate::actors::{ActorKind, Actors};
 use crate::domain::{Password, Username};
 use crate::http::body::RequestBody;
 use crate::http::openapi::EndpointAnswer;
@@ -33,7 +33,7 @@ pub async fn try_login_server(body: RequestBody, actors: Data<Actors>) -> Result
             username: username.clone(),
         })
         .await
-        .map_err(ApiError::limits_gone)??;
+        .map_err(ApiError::gone(ActorKind::Limits))??;
     let waiting = RequestGuard::default();
     let uuid = actors
         .account
@@ -43,13 +43,13 @@ pub async fn try_login_server(body: RequestBody, actors: Data<Actors>) -> Result
             interest: waiting.interest(),
         })
         .await
-        .map_err(ApiError::account_gone)??;
+        .map_err(ApiError::gone(ActorKind::Account))??;
     actors.limits.do_send(ClearLogin { username });
     let lease = actors
         .balance
         .send(AllocateChatServer { uuid })
         .await
-        .map_err(ApiError::balance_gone)??;
+        .map_err(ApiError::gone(ActorKind::Balance))??;
     Ok(Reply::success()
         .uuid(uuid)
         .chat_server(lease.host, lease.port, lease.token))

@@ -2,8 +2,11 @@
 
 use actix_web::HttpResponse;
 use actix_web::web::Data;
+use futures_util::FutureExt;
+use futures_util::future::join_all;
 
-use crate::actors::{Actors, ReportPool};
+use super::health::probe;
+use crate::actors::{Actors, BackendState, ReportPool, Workers};
 
 #[utoipa::path(
     get,
@@ -12,23 +15,28 @@ use crate::actors::{Actors, ReportPool};
     responses((
         status = 200,
         description = "Requests by endpoint and status, latency histograms, backend errors, \
-            actor restarts and pool usage, in Prometheus' text format 0.0.4",
+            actor restarts, pool usage and whether each backend answers, in Prometheus' text format 0.0.4",
         content_type = "text/plain; version=0.0.4",
         body = String
     ))
 )]
-pub async fn metrics(actors: Data<Actors>) -> HttpResponse {
-    // Pool gauges are read at scrape time from the actors that own the
-    // pools; an actor that cannot answer leaves its last reading.
-    let (codes, accounts, limits) = tokio::join!(
-        actors.captcha.send(ReportPool),
-        actors.account.send(ReportPool),
-        actors.limits.send(ReportPool),
-    );
-    for usage in [codes, accounts, limits].into_iter().flatten() {
-        actors.metrics.record_pool(usage);
+pub async fn metrics(workers: Data<Workers>, actors: Data<Actors>) -> HttpResponse {
+    let metrics = workers.metrics();
+    for backend in probe(&actors).await {
+        metrics.record_backend(backend.component, backend.state == BackendState::Up);
     }
-    match actors.metrics.render() {
+    // Pool gauges are read at scrape time from every worker's actors, which
+    // own the pools; an actor that cannot answer counts as an empty pool.
+    let readings = workers.running().into_iter().flat_map(|actors| {
+        [
+            actors.captcha.send(ReportPool).boxed_local(),
+            actors.account.send(ReportPool).boxed_local(),
+            actors.limits.send(ReportPool).boxed_local(),
+        ]
+    });
+    let readings = join_all(readings).await.into_iter().flatten();
+    metrics.record_pools(readings);
+    match metrics.render() {
         Ok((content_type, text)) => HttpResponse::Ok().content_type(content_type).body(text),
         Err(error) => {
             log::error!("cannot render metrics: {error}");

@@ -1,8 +1,8 @@
 use actix_web::web::Data;
 
 use super::code::spend_code;
-use crate::actors::Actors;
 use crate::actors::account::Register;
+use crate::actors::{ActorKind, Actors};
 use crate::http::body::RequestBody;
 use crate::http::openapi::EndpointAnswer;
 use crate::http::request::{RegistrationRequest, decode};
@@ -33,7 +33,7 @@ pub async fn post_registration(body: RequestBody, actors: Data<Actors>) -> Resul
             .account
             .send(register)
             .await
-            .map_err(ApiError::account_gone)??)
+            .map_err(ApiError::gone(ActorKind::Account))??)
     })
     .await?;
     Ok(Reply::success()

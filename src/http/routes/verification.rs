@@ -1,7 +1,7 @@
 use actix_web::web::Data;
 
-use crate::actors::Actors;
 use crate::actors::captcha::IssueCode;
+use crate::actors::{ActorKind, Actors};
 use crate::domain::Email;
 use crate::http::body::RequestBody;
 use crate::http::openapi::EndpointAnswer;
@@ -26,6 +26,6 @@ pub async fn get_verification(body: RequestBody, actors: Data<Actors>) -> Result
             email: email.clone(),
         })
         .await
-        .map_err(ApiError::captcha_gone)??;
+        .map_err(ApiError::gone(ActorKind::Captcha))??;
     Ok(Reply::success().email(email.into_string()))
 }
