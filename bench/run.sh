@@ -4,7 +4,9 @@
 # (examples/bare_baseline.rs: actix-web + diesel-async/bb8-redis doing the
 # same I/O, nothing else), run alternately with wrk, keep-alive and
 # short connections; then the raw argon2 rates, a login flood, the peak RSS
-# and 10,000 idle keep-alive connections. Prints one table.
+# and 10,000 idle keep-alive connections; then each thread's share of the
+# CPU of a gateway with 4 HTTP workers under keep-alive load. Prints one
+# table.
 #
 # Needs MariaDB/MySQL and Redis as for the tests, wrk and python3.
 # Usage: bench/run.sh            (BENCH_SECS=5 per run by default)
@@ -55,9 +57,10 @@ GATEWAY=$!
 GATEWAY_HTTP__PORT=$BL GATEWAY_MYSQL__DATABASE=$DB GATEWAY_MYSQL__RUN_MIGRATIONS=false \
   ./target/release/examples/bare_baseline 2>/tmp/bench-baseline.log &
 BASELINE=$!
+GATEWAY4=
 cleanup() {
-  kill "$GATEWAY" "$BASELINE" 2>/dev/null || true
-  wait "$GATEWAY" "$BASELINE" 2>/dev/null || true
+  kill "$GATEWAY" "$BASELINE" $GATEWAY4 2>/dev/null || true
+  wait "$GATEWAY" "$BASELINE" $GATEWAY4 2>/dev/null || true
   rm -f "$CONFIG"
   mysql_q "DROP DATABASE IF EXISTS $DB" || true
   for pattern in "$PREFIX*" "{$PREFIX*"; do
@@ -165,6 +168,28 @@ IDLE_RSS=$(awk '/VmRSS/ {print $2}' /proc/$GATEWAY/status)
 wait $IDLE
 IDLE_OPEN=$(awk '/still open/ {print $1}' /tmp/bench-idle.txt)
 
+# Where the work runs: a second gateway with 4 HTTP workers (each with its
+# own actors), keep-alive /check_accountexists; each thread's share of the
+# process's CPU from /proc/<pid>/task (bench/threads.py).
+GW4=$((GW + 1))
+kill "$GATEWAY"; wait "$GATEWAY" 2>/dev/null || true
+GATEWAY_HTTP__PORT=$GW4 GATEWAY_HTTP__WORKERS=4 \
+  ./target/release/gateway-server --config "$CONFIG" all 2>/tmp/bench-gateway4.log &
+GATEWAY4=$!
+for _ in $(seq 150); do
+  curl -s -o /dev/null -XPOST "127.0.0.1:$GW4/check_accountexists" -d '{}' && break
+  sleep 0.2
+done
+wrk_run $GW4 check 0 64 >/dev/null
+THREADS_WRK=$(mktemp)
+( wrk_run $GW4 check 0 64 >"$THREADS_WRK" ) &
+WRK4=$!
+sleep 1
+THREADS=$(python3 bench/threads.py "$GATEWAY4" "$((SECS > 3 ? SECS - 2 : 1))")
+wait $WRK4
+read -r t4r _ _ t4e <"$THREADS_WRK"
+rm -f "$THREADS_WRK"
+
 echo
 echo "gateway-server benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2 on the same cores, ${SECS}s runs"
 printf '%-22s %-10s %10s %9s %9s %7s %12s %7s\n' endpoint connection "req/s" p50 p99 errors baseline ratio
@@ -173,3 +198,7 @@ echo
 echo "$RAW"
 echo "peak RSS during the runs: $((PEAK / 1024)) MiB (target <= 64 MiB)"
 echo "10,000 idle keep-alive connections: ${IDLE_OPEN:-0} held, RSS $((IDLE_RSS / 1024)) MiB (target <= 256 MiB)"
+echo
+echo "threads of a gateway with http.workers = 4, keep-alive /check_accountexists at $t4r req/s ($t4e errors):"
+head -n 8 <<<"$THREADS" | grep -v '^busiest'
+echo "$(tail -n 1 <<<"$THREADS") (target <= 35 %)"

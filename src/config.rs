@@ -638,6 +638,104 @@ mod tests {
         });
     }
 
+    /// Every key of `Settings.toml` (flattened to `section.key`), each
+    /// value as the README writes it: the text itself, `empty` for an
+    /// empty string or list.
+    fn shipped_settings() -> std::collections::BTreeMap<String, String> {
+        use figment::value::Value;
+        let shipped = include_str!("../Settings.toml");
+        let sections: figment::value::Dict = Figment::from(Toml::string(shipped))
+            .extract()
+            .expect("Settings.toml parses");
+        let mut flat = std::collections::BTreeMap::new();
+        for (section, keys) in sections {
+            let Value::Dict(_, keys) = keys else {
+                panic!("[{section}] is not a table")
+            };
+            for (key, value) in keys {
+                let text = match value {
+                    Value::String(_, text) if text.is_empty() => "empty".to_owned(),
+                    Value::String(_, text) => text,
+                    Value::Array(_, items) if items.is_empty() => "empty".to_owned(),
+                    Value::Num(_, number) => match number.to_i128() {
+                        Some(integer) => integer.to_string(),
+                        None => format!("{number:?}"),
+                    },
+                    Value::Bool(_, flag) => flag.to_string(),
+                    other => panic!("{section}.{key}: unexpected {other:?}"),
+                };
+                flat.insert(format!("{section}.{key}"), text);
+            }
+        }
+        flat
+    }
+
+    /// The `(key, default)` rows of the README's settings tables: a row
+    /// may name several keys (`mysql.host`, `.port`) with as many values
+    /// (`127.0.0.1`, `3306`); `empty` stands for each of them.
+    fn readme_defaults() -> Vec<(String, String)> {
+        let readme = include_str!("../README.md");
+        let backticked = |cell: &str| -> Vec<String> {
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut rows = Vec::new();
+        for line in readme.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let (names, defaults) = (backticked(cells[1]), cells[2]);
+            // Only setting rows: `section.key`, not `limits.*` or tables.
+            let Some(section) = names
+                .first()
+                .and_then(|name| name.split_once('.'))
+                .map(|(section, _)| section.to_owned())
+                .filter(|_| names.iter().all(|name| !name.contains(['*', '[', ' '])))
+            else {
+                continue;
+            };
+            let keys: Vec<String> = names
+                .iter()
+                .map(|name| match name.strip_prefix('.') {
+                    Some(key) => format!("{section}.{key}"),
+                    None => name.clone(),
+                })
+                .collect();
+            let values: Vec<String> = match defaults {
+                "empty" | "unset" | "none" => vec![defaults.to_owned(); keys.len()],
+                _ => defaults
+                    .split(',')
+                    .map(|value| value.trim().trim_matches('`').to_owned())
+                    .collect(),
+            };
+            assert_eq!(keys.len(), values.len(), "README row: {line}");
+            rows.extend(keys.into_iter().zip(values));
+        }
+        rows
+    }
+
+    #[test]
+    fn the_readme_states_the_shipped_defaults() {
+        let shipped = shipped_settings();
+        let documented = readme_defaults();
+        assert!(documented.len() > 40, "README tables not found");
+        for (key, default) in &documented {
+            match (default.as_str(), shipped.get(key)) {
+                // Not in the file (commented out): no value by default.
+                ("unset" | "none", None) => {}
+                (_, Some(value)) => assert_eq!(value, default, "README's default of `{key}`"),
+                (_, None) => panic!("README names `{key}`, which Settings.toml lacks"),
+            }
+        }
+        for key in shipped.keys() {
+            assert!(
+                documented.iter().any(|(name, _)| name == key),
+                "`{key}` of Settings.toml is missing from the README's tables"
+            );
+        }
+    }
+
     #[test]
     fn the_file_is_read_and_variables_win_over_it() {
         Jail::expect_with(|jail| {

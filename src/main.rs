@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     init_logging();
     let command = cli.command.unwrap_or(Command::Serve);
     if let Command::Openapi = command {
-        print!("{}", gateway_server::http::openapi::document());
+        print!("{}", gateway_server::http::openapi_document());
         return ExitCode::SUCCESS;
     }
     let settings = match Settings::load(cli.config.as_deref()) {

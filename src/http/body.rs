@@ -18,6 +18,7 @@ use actix_web::web::{Bytes, BytesMut, Data};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::StreamExt;
 use futures_util::future::LocalBoxFuture;
+use utoipa::IntoResponses;
 
 use crate::config::HttpSettings;
 
@@ -114,4 +115,15 @@ impl FromRequest for RequestBody {
             }
         })
     }
+}
+
+/// The answers of the body limits, for the OpenAPI document.
+#[derive(IntoResponses)]
+pub enum BodyRefused {
+    /// The body is larger than `http.max_body_bytes`.
+    #[response(status = 413, content_type = "text/plain")]
+    TooLarge(String),
+    /// The body did not arrive within `http.client_request_timeout_ms`.
+    #[response(status = 408, content_type = "text/plain")]
+    TooSlow(String),
 }

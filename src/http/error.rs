@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use log::Level;
 
-use super::reply::Reply;
+use super::reply::Failed;
 use crate::actors::ActorKind;
 use crate::actors::account::AccountError;
 use crate::actors::balance::BalanceError;
@@ -159,7 +159,10 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let meaning = self.meaning();
         log::log!(meaning.level, "answering {}: {self}", meaning.status.code());
-        Reply::with_status(meaning.status).into_response_from(meaning.backend)
+        Failed {
+            error: meaning.status,
+        }
+        .into_response(meaning.backend)
     }
 }
 

@@ -2,18 +2,18 @@
 //! request over `limits.ip_burst` in the window is answered 27 without
 //! reaching its handler.
 
+use actix_web::ResponseError;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderName;
 use actix_web::middleware::Next;
 use actix_web::web::Data;
 
-use super::Reply;
+use super::ApiError;
 use crate::actors::Actors;
-use crate::actors::limits::AdmitAddress;
+use crate::actors::limits::{AdmitAddress, LimitError};
 use crate::config::LimitSettings;
 use crate::security::client_address::client_address;
-use crate::status::Status;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
@@ -46,6 +46,6 @@ pub async fn admit_address(
     if admitted {
         return Ok(next.call(request).await?.map_into_left_body());
     }
-    let refused = Reply::with_status(Status::RateLimited).into_response();
+    let refused = ApiError::Limit(LimitError::Refused).error_response();
     Ok(request.into_response(refused).map_into_right_body())
 }

@@ -5,12 +5,10 @@ pub mod body;
 mod error;
 mod limits;
 mod metrics;
-pub mod openapi;
-mod reply;
+pub mod reply;
 mod request;
 mod routes;
 
 pub use error::ApiError;
 pub use metrics::record_request;
-pub use reply::Reply;
-pub use routes::configure;
+pub use routes::{configure, document as openapi_document};

@@ -1,106 +1,168 @@
-//! The one JSON shape every answer of the five endpoints has: `error` plus
-//! whichever fields the endpoint returns. `uuid` and `port` are strings,
-//! because the old client reads them with `toString()`.
+//! The JSON answers of the five endpoints (docs/PROTOCOL.md §1): always HTTP
+//! 200 with an integer `error`. A success (`error` 0) carries exactly its
+//! endpoint's fields; a failure carries `error` alone. `uuid` and `port` are
+//! strings, because the old client reads them with `toString()`.
 
 use actix_web::body::BoxBody;
 use actix_web::{HttpRequest, HttpResponse, Responder};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 
 use crate::metrics::{Backend, Outcome};
 use crate::status::Status;
 
-/// The answer of every endpoint.
+/// `/get_verification`: the code is on its way to this address.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Reply {
+#[serde(deny_unknown_fields)]
+pub struct CodeSent {
+    pub error: Succeeded,
+    /// The address as the code was issued for (its canonical form).
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+}
+
+/// `/post_registration`: the new account.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Registered {
+    pub error: Succeeded,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+    /// The account's number, as a string.
+    #[schema(example = "1")]
+    pub uuid: String,
+}
+
+/// `/check_accountexists`: one account has this name and address.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountFound {
+    pub error: Succeeded,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "alice@example.com")]
+    pub email: String,
+}
+
+/// `/reset_password`: the new password is set.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSet {
+    pub error: Succeeded,
+}
+
+/// `/trylogin_server`: where the user is to connect, and with what.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatServerAssigned {
+    pub error: Succeeded,
+    /// The account's number, as a string.
+    #[schema(example = "1")]
+    pub uuid: String,
+    /// The chat server to connect to.
+    #[schema(example = "127.0.0.1")]
+    pub host: String,
+    /// The chat server's port, as a string.
+    #[schema(example = "8090")]
+    pub port: String,
+    /// The user's token for that chat server.
+    pub token: String,
+}
+
+/// Any endpoint's failure: the status code alone.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Failed {
+    #[schema(schema_with = failure_status)]
     pub error: Status,
-    /// The account's name (registration, account check).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub username: Option<String>,
-    /// The account's address (code request, registration, account check).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub email: Option<String>,
-    /// The account's number, as a string (registration, login).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "1")]
-    pub uuid: Option<String>,
-    /// The chat server to connect to (login).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub host: Option<String>,
-    /// The chat server's port, as a string (login).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false, example = "8090")]
-    pub port: Option<String>,
-    /// The user's token for that chat server (login).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub token: Option<String>,
 }
 
-impl Reply {
-    pub fn with_status(error: Status) -> Reply {
-        Reply {
-            error,
-            username: None,
-            email: None,
-            uuid: None,
-            host: None,
-            port: None,
-            token: None,
-        }
-    }
+/// What an endpoint answers with HTTP 200, as the OpenAPI document says it:
+/// its success, or a failure. Neither allows other fields, and their
+/// `error` values do not overlap, so exactly one matches a right answer.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Answered<T> {
+    Success(T),
+    Failure(Failed),
+}
 
-    pub fn success() -> Reply {
-        Reply::with_status(Status::Success)
-    }
+/// The `error` of a success: 0.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Succeeded;
 
-    pub fn username(mut self, username: impl Into<String>) -> Reply {
-        self.username = Some(username.into());
-        self
-    }
-
-    pub fn email(mut self, email: impl Into<String>) -> Reply {
-        self.email = Some(email.into());
-        self
-    }
-
-    pub fn uuid(mut self, uuid: i32) -> Reply {
-        self.uuid = Some(uuid.to_string());
-        self
-    }
-
-    pub fn chat_server(mut self, host: String, port: String, token: String) -> Reply {
-        self.host = Some(host);
-        self.port = Some(port);
-        self.token = Some(token);
-        self
-    }
-
-    pub fn into_response(self) -> HttpResponse {
-        self.into_response_from(None)
-    }
-
-    /// The answer, marked with its outcome for the request metrics.
-    pub fn into_response_from(self, backend: Option<Backend>) -> HttpResponse {
-        let outcome = Outcome {
-            status: self.error,
-            backend,
-        };
-        // Application errors travel as 200 + `error`: the desktop client
-        // treats any other status as a network failure.
-        let mut response = HttpResponse::Ok().json(self);
-        response.extensions_mut().insert(outcome);
-        response
+impl Serialize for Succeeded {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Status::Success.serialize(serializer)
     }
 }
 
-impl Responder for Reply {
+impl utoipa::PartialSchema for Succeeded {
+    fn schema() -> RefOr<Schema> {
+        integer(
+            vec![Status::Success.code()],
+            "0: the request succeeded.".into(),
+        )
+    }
+}
+
+impl utoipa::ToSchema for Succeeded {}
+
+/// The `error` of a failure: any code but 0.
+fn failure_status() -> RefOr<Schema> {
+    let failures = Status::ALL
+        .iter()
+        .filter(|status| **status != Status::Success);
+    let names: Vec<String> = failures
+        .clone()
+        .map(|status| format!("{} {status:?}", status.code()))
+        .collect();
+    integer(
+        failures.map(|status| status.code()).collect(),
+        format!(
+            "Why the request failed (docs/PROTOCOL.md §3): {}.",
+            names.join(", ")
+        ),
+    )
+}
+
+fn integer(values: Vec<i32>, description: String) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .enum_values(Some(values))
+        .description(Some(description))
+        .into()
+}
+
+/// A success answer, as handlers return it.
+pub struct Answer<T>(pub T);
+
+impl<T: Serialize> Responder for Answer<T> {
     type Body = BoxBody;
 
     fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        self.into_response()
+        respond(&self.0, Status::Success, None)
     }
+}
+
+impl Failed {
+    /// The answer, marked with its outcome for the request metrics.
+    pub fn into_response(self, backend: Option<Backend>) -> HttpResponse {
+        respond(&self, self.error, backend)
+    }
+}
+
+fn respond(body: &impl Serialize, status: Status, backend: Option<Backend>) -> HttpResponse {
+    // Application errors travel as 200 + `error`: the desktop client
+    // treats any other status as a network failure.
+    let mut response = HttpResponse::Ok().json(body);
+    response
+        .extensions_mut()
+        .insert(Outcome { status, backend });
+    response
 }

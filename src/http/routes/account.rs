@@ -5,10 +5,11 @@ use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::actors::captcha::RevokeChatToken;
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, Username};
+use crate::http::ApiError;
+use crate::http::body::BodyRefused;
 use crate::http::body::RequestBody;
-use crate::http::openapi::EndpointAnswer;
+use crate::http::reply::{AccountFound, Answer, Answered, PasswordSet, Succeeded};
 use crate::http::request::{AccountRequest, ResetRequest, decode};
-use crate::http::{ApiError, Reply};
 use crate::security::password::RequestGuard;
 
 /// `/check_accountexists`: success only if one account has both the name
@@ -19,12 +20,15 @@ use crate::security::password::RequestGuard;
     tag = "accounts",
     summary = "Check that one account has this name and address",
     request_body(content = AccountRequest, content_type = "application/json"),
-    responses(EndpointAnswer)
+    responses(
+        (status = 200, description = "One account has both (0), or why not", body = Answered<AccountFound>),
+        BodyRefused
+    )
 )]
 pub async fn check_account_exists(
     body: RequestBody,
     actors: Data<Actors>,
-) -> Result<Reply, ApiError> {
+) -> Result<Answer<AccountFound>, ApiError> {
     let request: AccountRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let email = Email::parse(&request.email)?;
@@ -36,9 +40,11 @@ pub async fn check_account_exists(
         })
         .await
         .map_err(ApiError::gone(ActorKind::Account))??;
-    Ok(Reply::success()
-        .username(username.into_string())
-        .email(email.into_string()))
+    Ok(Answer(AccountFound {
+        error: Succeeded,
+        username: username.into_string(),
+        email: email.into_string(),
+    }))
 }
 
 /// `/reset_password`: sets a new password, authorised by a valid e-mailed
@@ -50,9 +56,15 @@ pub async fn check_account_exists(
     tag = "accounts",
     summary = "Set a new password",
     request_body(content = ResetRequest, content_type = "application/json"),
-    responses(EndpointAnswer)
+    responses(
+        (status = 200, description = "The password is set (0), or why not", body = Answered<PasswordSet>),
+        BodyRefused
+    )
 )]
-pub async fn reset_password(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn reset_password(
+    body: RequestBody,
+    actors: Data<Actors>,
+) -> Result<Answer<PasswordSet>, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
     let waiting = RequestGuard::default();
     let reset = ResetPassword {
@@ -79,5 +91,5 @@ pub async fn reset_password(body: RequestBody, actors: Data<Actors>) -> Result<R
         Ok(())
     })
     .await?;
-    Ok(Reply::success())
+    Ok(Answer(PasswordSet { error: Succeeded }))
 }

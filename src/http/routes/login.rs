@@ -5,10 +5,11 @@ use crate::actors::balance::AllocateChatServer;
 use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Password, Username};
+use crate::http::ApiError;
+use crate::http::body::BodyRefused;
 use crate::http::body::RequestBody;
-use crate::http::openapi::EndpointAnswer;
+use crate::http::reply::{Answer, Answered, ChatServerAssigned, Succeeded};
 use crate::http::request::{LoginRequest, decode};
-use crate::http::{ApiError, Reply};
 use crate::security::password::RequestGuard;
 
 /// `/trylogin_server`: checks the credentials and relays the least-loaded
@@ -21,9 +22,15 @@ use crate::security::password::RequestGuard;
     tag = "accounts",
     summary = "Check credentials and get a chat server",
     request_body(content = LoginRequest, content_type = "application/json"),
-    responses(EndpointAnswer)
+    responses(
+        (status = 200, description = "The chat server to connect to (0), or why not", body = Answered<ChatServerAssigned>),
+        BodyRefused
+    )
 )]
-pub async fn try_login_server(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn try_login_server(
+    body: RequestBody,
+    actors: Data<Actors>,
+) -> Result<Answer<ChatServerAssigned>, ApiError> {
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let password = Password::parse(request.password)?;
@@ -50,7 +57,11 @@ pub async fn try_login_server(body: RequestBody, actors: Data<Actors>) -> Result
         .send(AllocateChatServer { uuid })
         .await
         .map_err(ApiError::gone(ActorKind::Balance))??;
-    Ok(Reply::success()
-        .uuid(uuid)
-        .chat_server(lease.host, lease.port, lease.token))
+    Ok(Answer(ChatServerAssigned {
+        error: Succeeded,
+        uuid: uuid.to_string(),
+        host: lease.host,
+        port: lease.port,
+        token: lease.token,
+    }))
 }

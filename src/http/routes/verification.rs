@@ -3,10 +3,11 @@ use actix_web::web::Data;
 use crate::actors::captcha::IssueCode;
 use crate::actors::{ActorKind, Actors};
 use crate::domain::Email;
+use crate::http::ApiError;
+use crate::http::body::BodyRefused;
 use crate::http::body::RequestBody;
-use crate::http::openapi::EndpointAnswer;
+use crate::http::reply::{Answer, Answered, CodeSent, Succeeded};
 use crate::http::request::{VerificationRequest, decode};
-use crate::http::{ApiError, Reply};
 
 /// `/get_verification`: has the verification service mail a code.
 #[utoipa::path(
@@ -15,9 +16,15 @@ use crate::http::{ApiError, Reply};
     tag = "accounts",
     summary = "Mail a verification code",
     request_body(content = VerificationRequest, content_type = "application/json"),
-    responses(EndpointAnswer)
+    responses(
+        (status = 200, description = "The code is mailed (0), or why not", body = Answered<CodeSent>),
+        BodyRefused
+    )
 )]
-pub async fn get_verification(body: RequestBody, actors: Data<Actors>) -> Result<Reply, ApiError> {
+pub async fn get_verification(
+    body: RequestBody,
+    actors: Data<Actors>,
+) -> Result<Answer<CodeSent>, ApiError> {
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
     actors
@@ -27,5 +34,8 @@ pub async fn get_verification(body: RequestBody, actors: Data<Actors>) -> Result
         })
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;
-    Ok(Reply::success().email(email.into_string()))
+    Ok(Answer(CodeSent {
+        error: Succeeded,
+        email: email.into_string(),
+    }))
 }
