@@ -41,8 +41,8 @@ pub enum Status {
 }
 
 impl Status {
-    /// Every code, in wire order; the README's table is generated from the
-    /// same names.
+    /// Every code, in wire order. A test checks the README's status table
+    /// against these and their names.
     pub const ALL: [Status; 28] = [
         Status::Success,
         Status::JsonParseError,
@@ -74,6 +74,41 @@ impl Status {
         Status::RateLimited,
     ];
 
+    /// The name the protocol gives the code (its C++ enum's, spelling
+    /// mistakes included).
+    pub const fn wire_name(self) -> &'static str {
+        match self {
+            Status::Success => "SERVICE_SUCCESS",
+            Status::JsonParseError => "JSONPARSE_ERROR",
+            Status::NetworkError => "NETWORK_ERROR",
+            Status::GrpcError => "GRPC_ERROR",
+            Status::GrpcServerNotExists => "GRPC_SERVER_NOT_EXISTS",
+            Status::GrpcServerAlreadyExists => "GRPC_SERVER_ALREADY_EXISTS",
+            Status::ChattingServerNotExists => "CHATTING_SERVER_NOT_EXISTS",
+            Status::ChattingServerAlreadyExists => "CHATTING_SERVER_ALREADY_EXISTS",
+            Status::RedisUnknownError => "REDIS_UNKOWN_ERROR",
+            Status::RedisCaptchaNotFound => "REDIS_CPATCHA_NOT_FOUND",
+            Status::MysqlInternalError => "MYSQL_INTERNAL_ERROR",
+            Status::MysqlMissingInfo => "MYSQL_MISSING_INFO",
+            Status::MysqlAccountNotExists => "MYSQL_ACCOUNT_NOT_EXISTS",
+            Status::LoginInfoError => "LOGIN_INFO_ERROR",
+            Status::LoginUnsuccessful => "LOGIN_UNSUCCESSFUL",
+            Status::LoginForMultipleTimes => "LOGIN_FOR_MULTIPLE_TIMES",
+            Status::LogoutUnsuccessful => "LOGOUT_UNSUCCESSFUL",
+            Status::SearchingUsernameNotFound => "SEARCHING_USERNAME_NOT_FOUND",
+            Status::FriendingYourself => "FRIENDING_YOURSELF",
+            Status::FriendingError => "FRIENDING_ERROR",
+            Status::FriendingTargetUserNotFound => "FRIENDING_TARGET_USER_NOT_FOUND",
+            Status::FileUploadError => "FILE_UPLOAD_ERROR",
+            Status::FileCreateError => "FILE_CREATE_ERROR",
+            Status::FileOpenError => "FILE_OPEN_ERROR",
+            Status::FileWriteError => "FILE_WRITE_ERROR",
+            Status::InputInvalid => "INPUT_INVALID",
+            Status::AccountAlreadyExists => "ACCOUNT_ALREADY_EXISTS",
+            Status::RateLimited => "RATE_LIMITED",
+        }
+    }
+
     /// The number on the wire.
     pub const fn code(self) -> i32 {
         self as i32
@@ -99,7 +134,7 @@ impl utoipa::PartialSchema for Status {
     fn schema() -> RefOr<Schema> {
         let names: Vec<String> = Status::ALL
             .iter()
-            .map(|status| format!("{} {status:?}", status.code()))
+            .map(|status| format!("{} {}", status.code(), status.wire_name()))
             .collect();
         ObjectBuilder::new()
             .schema_type(Type::Integer)
@@ -132,6 +167,32 @@ mod tests {
         assert_eq!(Status::InputInvalid.code(), 25);
         assert_eq!(Status::AccountAlreadyExists.code(), 26);
         assert_eq!(Status::RateLimited.code(), 27);
+    }
+
+    /// The README's table: a row per code (`| 8 | REDIS_UNKOWN_ERROR |`),
+    /// or per range (`| 14–24 | LOGIN_UNSUCCESSFUL … FILE_WRITE_ERROR |`).
+    #[test]
+    fn the_readmes_status_table_names_every_code_once() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Status codes")
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").nth(1))
+            .expect("the README's status table");
+        let mut covered = Vec::new();
+        for row in table.lines().skip(2) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (codes, names) = (cells[1], cells[2]);
+            let (first, last) = codes.split_once('–').unwrap_or((codes, codes));
+            let (first, last): (i32, i32) = (first.parse().unwrap(), last.parse().unwrap());
+            let (first_name, last_name) = names.split_once(" … ").unwrap_or((names, names));
+            let name = |code| Status::from_code(code).map(Status::wire_name);
+            assert_eq!(name(first), Some(first_name), "README row {row}");
+            assert_eq!(name(last), Some(last_name), "README row {row}");
+            covered.extend(first..=last);
+        }
+        let every: Vec<i32> = Status::ALL.iter().map(|status| status.code()).collect();
+        assert_eq!(covered, every);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! release builds never do; without it, [`Faults`] holds nothing and every
 //! check here compiles to nothing.
 
+use std::pin::Pin;
+
 /// Where the next message's work panics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -66,8 +68,8 @@ impl Armed {
 
     pub fn panic_in_future<R: 'static>(
         self,
-        future: super::guard::Work<R>,
-    ) -> super::guard::Work<R> {
+        future: Pin<Box<dyn Future<Output = R>>>,
+    ) -> Pin<Box<dyn Future<Output = R>>> {
         if self.0 != Some(Fault::InFuture) {
             return future;
         }
@@ -85,7 +87,7 @@ impl Armed {
 #[rtype(result = "()")]
 pub struct InjectFault(pub Fault);
 
-/// `Handler<InjectFault>` for an actor that implements `Guarded`.
+/// `Handler<InjectFault>` for an actor with a `faults: Faults` field.
 macro_rules! accepts_injected_faults {
     ($actor:ty) => {
         #[cfg(feature = "fault-injection")]
@@ -96,7 +98,7 @@ macro_rules! accepts_injected_faults {
                 $crate::actors::fault::InjectFault(fault): $crate::actors::fault::InjectFault,
                 _: &mut actix::Context<Self>,
             ) {
-                $crate::actors::guard::Guarded::faults(self).arm(fault);
+                self.faults.arm(fault);
             }
         }
     };

@@ -119,7 +119,7 @@ fn failure_status() -> RefOr<Schema> {
         .filter(|status| **status != Status::Success);
     let names: Vec<String> = failures
         .clone()
-        .map(|status| format!("{} {status:?}", status.code()))
+        .map(|status| format!("{} {}", status.code(), status.wire_name()))
         .collect();
     integer(
         failures.map(|status| status.code()).collect(),

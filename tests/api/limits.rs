@@ -338,6 +338,38 @@ async fn a_parallel_burst_is_counted_exactly() {
     assert_eq!((served, refused), (150, 50));
 }
 
+/// Each HTTP worker has its own limits actor (coalescing its own hits), and
+/// the counts in Redis stay exact across them.
+#[actix_web::test]
+async fn a_parallel_burst_over_several_workers_is_counted_exactly() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.http.workers = 4;
+        settings.limits.ip_burst = 150;
+    })
+    .await;
+    // Every worker started its own actors.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.workers.running().len() < 4 {
+        assert!(Instant::now() < deadline, "workers did not start");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Many connections, so that the requests spread over the workers.
+    let clients: Vec<reqwest::Client> = (0..8).map(|_| reqwest::Client::new()).collect();
+    let url = format!("{}/check_accountexists", app.address);
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    let answers = join_all((0..200).map(|n| {
+        let request = clients[n % clients.len()].post(&url).json(&body);
+        async move {
+            let answer: Value = request.send().await.unwrap().json().await.unwrap();
+            answer["error"].as_i64().unwrap()
+        }
+    }))
+    .await;
+    let served = answers.iter().filter(|error| **error == 12).count();
+    let refused = answers.iter().filter(|error| **error == 27).count();
+    assert_eq!((served, refused), (150, 50));
+}
+
 #[actix_web::test]
 async fn every_limit_set_to_0_is_off() {
     let app = TestApp::spawn_with(|settings| {
