@@ -5,8 +5,11 @@
 # same I/O, nothing else), run alternately with wrk, keep-alive and
 # short connections; then the raw argon2 rates, a login flood, the peak RSS
 # and 10,000 idle keep-alive connections; then each thread's share of the
-# CPU of a gateway with 4 HTTP workers under keep-alive load. Prints one
-# table.
+# CPU of a gateway with 4 HTTP workers under keep-alive load; then the mail
+# section: the verification service mailing through SMTP to a local sink
+# (examples/smtp_sink.rs) at 1, 32 and 128 calls in flight
+# (examples/mail_load.rs), against the bare mailer loop, `/get_verification`
+# through the gateway with SMTP, and a 100,000-code soak. Prints the tables.
 #
 # Needs MariaDB/MySQL and Redis as for the tests, wrk and python3.
 # Usage: bench/run.sh            (BENCH_SECS=5 per run by default)
@@ -24,7 +27,10 @@ export RUST_LOG=warn
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 2; }
 # 10,000 idle connections need as many descriptors on each side.
 ulimit -n "$(ulimit -Hn)"
-cargo build --release --quiet --bin gateway-server --example bare_baseline
+# Two builds: examples enable the dev-dependencies, whose features
+# (fault-injection) must not reach the gateway binary measured here.
+cargo build --release --quiet --bin gateway-server
+cargo build --release --quiet --example bare_baseline --example smtp_sink --example mail_load
 
 mysql_q() { mysql --protocol=TCP -h127.0.0.1 -uroot -N -e "$1"; }
 mysql_q "DROP DATABASE IF EXISTS $DB"
@@ -58,9 +64,10 @@ GATEWAY_HTTP__PORT=$BL GATEWAY_MYSQL__DATABASE=$DB GATEWAY_MYSQL__RUN_MIGRATIONS
   ./target/release/examples/bare_baseline 2>/tmp/bench-baseline.log &
 BASELINE=$!
 GATEWAY4=
+MAIL_PIDS=
 cleanup() {
-  kill "$GATEWAY" "$BASELINE" $GATEWAY4 2>/dev/null || true
-  wait "$GATEWAY" "$BASELINE" $GATEWAY4 2>/dev/null || true
+  kill "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS 2>/dev/null || true
+  wait "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS 2>/dev/null || true
   rm -f "$CONFIG"
   mysql_q "DROP DATABASE IF EXISTS $DB" || true
   for pattern in "$PREFIX*" "{$PREFIX*"; do
@@ -189,6 +196,61 @@ THREADS=$(python3 bench/threads.py "$GATEWAY4" "$((SECS > 3 ? SECS - 2 : 1))")
 wait $WRK4
 read -r t4r _ _ t4e <"$THREADS_WRK"
 rm -f "$THREADS_WRK"
+kill "$GATEWAY4"; wait "$GATEWAY4" 2>/dev/null || true
+
+# Mail. The sink answers every command at once and keeps nothing.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+grpc_up() { # grpc_up <port>: waits until something listens there
+  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.2; done
+}
+SINK_OUT=$(mktemp)
+./target/release/examples/smtp_sink 0 >"$SINK_OUT" &
+MAIL_PIDS="$!"
+for _ in $(seq 50); do grep -q listening "$SINK_OUT" && break; sleep 0.1; done
+SINK_PORT=$(awk '/listening on/ {print $3}' "$SINK_OUT")
+rm -f "$SINK_OUT"
+export GATEWAY_MAIL__TRANSPORT=smtp GATEWAY_MAIL__HOST=127.0.0.1 GATEWAY_MAIL__PORT=$SINK_PORT \
+  GATEWAY_MAIL__TLS=none
+VP=$((GW + 2))
+GATEWAY_VERIFICATION__PORT=$VP ./target/release/gateway-server --config "$CONFIG" verification \
+  2>/tmp/bench-verification.log &
+VERIFICATION=$!
+MAIL_PIDS="$MAIL_PIDS $VERIFICATION"
+grpc_up $VP
+./target/release/examples/mail_load grpc $VP 8 2 >/dev/null # warm-up
+MAIL_ROWS=()
+mail_row() { MAIL_ROWS+=("$(printf '%-34s %9s %9s %9s %9s %7s %8s' "$@")"); }
+for n in 1 32 128; do
+  before=$(cpu_ms $VERIFICATION)
+  read -r _ calls _ errors _ rate _ p50 _ p99 <<<"$(./target/release/examples/mail_load grpc $VP $n "$SECS")"
+  spent=$(awk -v a="$before" -v b="$(cpu_ms $VERIFICATION)" -v c="$calls" 'BEGIN { printf "%.3f", (b - a) / c }')
+  mail_row "GetVerificationCode, $n in flight" "$rate" "$p50" "$p99" "$spent" "$errors" "$(rss_mib $VERIFICATION)"
+  [ "$n" = 32 ] && SERVICE32=$rate
+done
+read -r _ _ _ berrors _ BARE32 _ bp50 _ bp99 <<<"$(./target/release/examples/mail_load bare "$SINK_PORT" 32 "$SECS")"
+mail_row "bare mailer loop, 32 in flight" "$BARE32" "$bp50" "$bp99" "-" "$berrors" "-"
+
+# /get_verification through a gateway in `all` mode mailing through SMTP.
+GW5=$((GW + 3))
+GATEWAY_HTTP__PORT=$GW5 ./target/release/gateway-server --config "$CONFIG" all \
+  2>/tmp/bench-gateway-mail.log &
+GATEWAY_MAIL=$!
+MAIL_PIDS="$MAIL_PIDS $GATEWAY_MAIL"
+for _ in $(seq 150); do
+  curl -s -o /dev/null -XPOST "127.0.0.1:$GW5/check_accountexists" -d '{}' && break
+  sleep 0.2
+done
+read -r g1r g1p50 g1p99 g1e <<<"$(wrk_run $GW5 verification 0 2)"
+read -r g32r g32p50 g32p99 g32e <<<"$(wrk_run $GW5 verification 0 32)"
+kill "$GATEWAY_MAIL"; wait "$GATEWAY_MAIL" 2>/dev/null || true
+
+# The soak: 100,000 codes, RSS and descriptors before and after.
+SOAK_RSS0=$(rss_mib $VERIFICATION); SOAK_FD0=$(fds $VERIFICATION)
+read -r _ soak_calls _ soak_errors _ soak_rate _ _ _ _ <<<"$(./target/release/examples/mail_load count $VP 32 100000)"
+SOAK_RSS1=$(rss_mib $VERIFICATION); SOAK_FD1=$(fds $VERIFICATION)
+unset GATEWAY_MAIL__TRANSPORT GATEWAY_MAIL__HOST GATEWAY_MAIL__PORT GATEWAY_MAIL__TLS
 
 echo
 echo "gateway-server benchmark, $(date -u +%Y-%m-%d), $(nproc) cores, wrk -t2 on the same cores, ${SECS}s runs"
@@ -202,3 +264,10 @@ echo
 echo "threads of a gateway with http.workers = 4, keep-alive /check_accountexists at $t4r req/s ($t4e errors):"
 head -n 8 <<<"$THREADS" | grep -v '^busiest'
 echo "$(tail -n 1 <<<"$THREADS") (target <= 35 %)"
+echo
+echo "mail: the verification service through SMTP to a local sink, ${SECS}s runs"
+printf '%-34s %9s %9s %9s %9s %7s %8s\n' run "calls/s" p50 p99 "CPU ms" errors "RSS MiB"
+printf '%s\n' "${MAIL_ROWS[@]}"
+echo "32 in flight against the bare loop: $(ratio "$SERVICE32" "$BARE32") (target >= 0.85)"
+echo "/get_verification through the gateway (all mode, SMTP): 2 connections p50 $g1p50 ($g1r req/s, $g1e errors), 32 connections p50 $g32p50 p99 $g32p99 ($g32r req/s, $g32e errors) (target: p50 <= 8 ms)"
+echo "soak: $soak_calls codes at $soak_rate/s, $soak_errors errors; RSS $SOAK_RSS0 -> $SOAK_RSS1 MiB, descriptors $SOAK_FD0 -> $SOAK_FD1"

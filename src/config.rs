@@ -417,6 +417,10 @@ pub struct MailSettings {
     pub outbox_dir: Option<PathBuf>,
     /// Bound on one SMTP conversation.
     pub timeout_ms: u64,
+    /// SMTP sessions kept open and reused, at most.
+    pub pool_size: u32,
+    /// An SMTP session idle this long is closed.
+    pub pool_idle_secs: u64,
 }
 
 impl Default for MailSettings {
@@ -431,6 +435,8 @@ impl Default for MailSettings {
             tls: MailTls::Starttls,
             outbox_dir: None,
             timeout_ms: 10_000,
+            pool_size: 8,
+            pool_idle_secs: 60,
         }
     }
 }
@@ -438,6 +444,10 @@ impl Default for MailSettings {
 impl MailSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn pool_idle(&self) -> Duration {
+        Duration::from_secs(self.pool_idle_secs)
     }
 }
 
@@ -453,15 +463,18 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// These settings as one HTTP worker's actors use them: each pool size
-    /// is the process's total, shared among the workers (at least one
-    /// connection each).
-    pub fn per_worker(&self) -> Settings {
+    /// These settings as the actors of HTTP worker `index` use them: each
+    /// pool size is the process's total, shared out among the workers (the
+    /// first ones get the remainder). A worker needs at least one
+    /// connection, so with more workers than `pool_size` each has one.
+    pub fn worker_share(&self, index: usize) -> Settings {
         let workers = u32::try_from(self.http.worker_count()).unwrap_or(u32::MAX);
-        let mut share = self.clone();
-        share.mysql.pool_size = self.mysql.pool_size.div_ceil(workers).max(1);
-        share.redis.pool_size = self.redis.pool_size.div_ceil(workers).max(1);
-        share
+        let index = u32::try_from(index).unwrap_or(0) % workers;
+        let share = |total: u32| (total / workers + u32::from(index < total % workers)).max(1);
+        let mut settings = self.clone();
+        settings.mysql.pool_size = share(self.mysql.pool_size);
+        settings.redis.pool_size = share(self.redis.pool_size);
+        settings
     }
 
     /// Loads the settings. `path` is `--config`: when given, the file must
@@ -488,8 +501,13 @@ impl Settings {
         if !is_identifier(&self.mysql.database) {
             return invalid("mysql.database must be 1-64 characters of A-Z, a-z, 0-9, _ or $");
         }
-        if self.mysql.pool_size == 0 || self.redis.pool_size == 0 {
-            return invalid("mysql.pool_size and redis.pool_size must be at least 1");
+        if self.mysql.pool_size == 0 || self.redis.pool_size == 0 || self.mail.pool_size == 0 {
+            return invalid(
+                "mysql.pool_size, redis.pool_size and mail.pool_size must be at least 1",
+            );
+        }
+        if self.mail.pool_idle_secs == 0 {
+            return invalid("mail.pool_idle_secs must be at least 1");
         }
         if self.grpc.timeout_ms == 0 || self.redis.timeout_ms == 0 {
             return invalid("grpc.timeout_ms and redis.timeout_ms must be at least 1");
@@ -734,6 +752,23 @@ mod tests {
                 "`{key}` of Settings.toml is missing from the README's tables"
             );
         }
+    }
+
+    #[test]
+    fn the_pools_are_shared_out_among_the_workers() {
+        let mut settings = Settings::default();
+        settings.http.workers = 6;
+        settings.mysql.pool_size = 16;
+        settings.redis.pool_size = 4;
+        let shares: Vec<(u32, u32)> = (0..6)
+            .map(|index| {
+                let share = settings.worker_share(index);
+                (share.mysql.pool_size, share.redis.pool_size)
+            })
+            .collect();
+        assert_eq!(shares, [(3, 1), (3, 1), (3, 1), (3, 1), (2, 1), (2, 1)]);
+        // A worker started again takes the share of the one it replaces.
+        assert_eq!(settings.worker_share(7).mysql.pool_size, 3);
     }
 
     #[test]

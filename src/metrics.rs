@@ -155,8 +155,8 @@ impl Metrics {
         let backend_up = IntGaugeVec::new(
             Opts::new(
                 "backend_up",
-                "Whether each backend answered the last probe (1) or not (0), probed at each \
-                 scrape and by /readyz?verbose",
+                "Whether each backend served this gateway at the last probe (1) or did not \
+                 answer or refused it (0), probed at each scrape and each /readyz",
             ),
             &["backend"],
         )?;

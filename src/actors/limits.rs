@@ -1,12 +1,14 @@
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use std::collections::{HashMap, HashSet};
 
 use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, Supervised,
-    WrapFuture,
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture,
+    Supervised, WrapFuture,
 };
+use futures_util::FutureExt;
 use tokio::sync::oneshot;
 
 use super::fault::{Faults, accepts_injected_faults};
@@ -77,20 +79,39 @@ impl LimitActor {
         let (window, allowed) = (limits.ip_window(), u64::from(limits.ip_burst));
         let (redis, limit) = (self.redis.clone(), self.settings.redis.timeout());
         let events = waiters.len() as u64;
-        let counting = counters::hit(redis, limit, key.clone(), window, events, allowed);
+        // Polled in the actor's own context, not through `guarded`: a panic
+        // here is caught too, its hits let through, and the actor restarted.
+        let counting = AssertUnwindSafe(counters::hit(
+            redis,
+            limit,
+            key.clone(),
+            window,
+            events,
+            allowed,
+        ))
+        .catch_unwind();
         ctx.spawn(counting.into_actor(self).map(move |counted, actor, ctx| {
             match counted {
-                Ok(last) => {
-                    let first = last + 1 - events;
+                Ok(Ok(last)) => {
+                    // The counter may hold less than our hits (a key someone
+                    // else reset): never below 1.
+                    let first = (last + 1).saturating_sub(events).max(1);
                     for (offset, waiter) in waiters.into_iter().enumerate() {
-                        let _ = waiter.send(Some(first + offset as u64));
+                        let _ = waiter.send(Some(first.saturating_add(offset as u64)));
                     }
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     log::warn!("requests not counted: {error}");
                     for waiter in waiters {
                         let _ = waiter.send(None);
                     }
+                }
+                Err(_) => {
+                    log::error!("limits actor panicked while counting; restarting it");
+                    // The waiters, dropped, let their requests through.
+                    actor.in_flight.remove(&key);
+                    ctx.stop();
+                    return;
                 }
             }
             actor.flush(key, ctx);

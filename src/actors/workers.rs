@@ -2,6 +2,7 @@
 //! concerns every worker: pool gauges, liveness, tests).
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::ThreadId;
 
 use actix::{Actor, Addr, Arbiter, ArbiterHandle, Supervisor};
 
@@ -49,15 +50,15 @@ impl Actors {
     }
 }
 
-/// A worker's actors and the arbiter they run on.
+/// A worker's actors, the arbiter they run on and its thread.
 struct Started {
     arbiter: ArbiterHandle,
+    thread: ThreadId,
     actors: Actors,
 }
 
-/// What every worker's actors share (the settings with each worker's share
-/// of the pools, the metrics, the one password hasher), and every worker's
-/// actors once started.
+/// What every worker's actors share (the settings, the metrics, the one
+/// password hasher), and every worker's actors once started.
 #[derive(Clone)]
 pub struct Workers {
     settings: Arc<Settings>,
@@ -84,18 +85,33 @@ impl Workers {
             caps,
             Some(metrics.hash_jobs()),
         )?;
+        let count = settings.http.worker_count();
+        for (pool, size) in [
+            ("mysql", settings.mysql.pool_size),
+            ("redis", settings.redis.pool_size),
+        ] {
+            if (size as usize) < count {
+                log::warn!(
+                    "{pool}.pool_size = {size} is less than the {count} HTTP workers: each worker \
+                     gets one connection, {count} in all"
+                );
+            }
+        }
         let workers = Workers {
-            settings: Arc::new(settings.per_worker()),
+            settings: Arc::new(settings.clone()),
             metrics,
             hasher,
             started: Arc::default(),
         };
-        workers.build()?;
+        workers.build(&workers.settings)?;
         Ok(workers)
     }
 
-    fn build(&self) -> Result<(CaptchaActor, AccountActor, BalanceActor, LimitActor), StartError> {
-        let (settings, metrics) = (&self.settings, &self.metrics);
+    fn build(
+        &self,
+        settings: &Arc<Settings>,
+    ) -> Result<(CaptchaActor, AccountActor, BalanceActor, LimitActor), StartError> {
+        let metrics = &self.metrics;
         Ok((
             CaptchaActor::new(Arc::clone(settings), Arc::clone(metrics))?,
             AccountActor::new(
@@ -109,11 +125,20 @@ impl Workers {
     }
 
     /// Starts a set of actors, supervised, on the current arbiter (the
-    /// worker's own), and registers them.
+    /// worker's own), with this worker's share of the pools, and registers
+    /// them. Panics (the worker does not start) if the settings that built
+    /// every actor at start-up no longer do, e.g. a TLS file was removed.
     pub fn start_here(&self) -> Actors {
+        let thread = std::thread::current().id();
+        let index = {
+            let mut started = self.lock();
+            started.retain(|worker| worker.thread != thread && worker.arbiter.spawn(async {}));
+            started.len()
+        };
+        let settings = Arc::new(self.settings.worker_share(index));
         let (captcha, account, balance, limits) = self
-            .build()
-            .expect("the actors were built once with these settings at start-up");
+            .build(&settings)
+            .unwrap_or_else(|error| panic!("cannot start an HTTP worker's actors: {error}"));
         let actors = Actors {
             captcha: supervise(captcha),
             account: supervise(account),
@@ -122,6 +147,7 @@ impl Workers {
         };
         self.lock().push(Started {
             arbiter: Arbiter::current(),
+            thread,
             actors: actors.clone(),
         });
         actors

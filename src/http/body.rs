@@ -126,4 +126,7 @@ pub enum BodyRefused {
     /// The body did not arrive within `http.client_request_timeout_ms`.
     #[response(status = 408, content_type = "text/plain")]
     TooSlow(String),
+    /// The body could not be read (e.g. broken chunked encoding).
+    #[response(status = 400, content_type = "text/plain")]
+    Unreadable(String),
 }

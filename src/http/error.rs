@@ -113,8 +113,10 @@ impl ApiError {
                 BalanceError::Unreachable(_) | BalanceError::Foreign(_) => {
                     fault(Status::GrpcError, Some(Balance))
                 }
-                // A status the balance service chose (e.g. 6, no chat server
-                // is registered): the user did nothing wrong.
+                // A status the balance service chose: the user's own doing
+                // when it says so, else (e.g. 6, no chat server registered)
+                // worth an operator's attention.
+                BalanceError::Refused(status) if is_clients_doing(*status) => client(*status),
                 BalanceError::Refused(status) => fault(*status, None),
                 BalanceError::Panicked(_) => gone(ActorKind::Balance),
             },
@@ -137,6 +139,20 @@ impl ApiError {
     pub fn gone(actor: ActorKind) -> impl FnOnce(MailboxError) -> ApiError {
         move |source| ApiError::Gone { actor, source }
     }
+}
+
+/// The statuses that tell a client about its own request.
+const fn is_clients_doing(status: Status) -> bool {
+    matches!(
+        status,
+        Status::JsonParseError
+            | Status::InputInvalid
+            | Status::RedisCaptchaNotFound
+            | Status::AccountAlreadyExists
+            | Status::MysqlAccountNotExists
+            | Status::LoginInfoError
+            | Status::RateLimited
+    )
 }
 
 /// An actor that panicked or is gone: the status of the resource it owns

@@ -37,9 +37,12 @@ pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
     if !password.is_empty() {
         redis = redis.set_password(password);
     }
+    // redis-rs leaves Nagle's algorithm on: commands of concurrent requests
+    // on one multiplexed connection would wait for each other's ACKs.
     let info = ConnectionAddr::Tcp(settings.host.clone(), settings.port)
         .into_connection_info()?
-        .set_redis_settings(redis);
+        .set_redis_settings(redis)
+        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
     let manager = RedisConnectionManager::new(info)?;
     let builder = Pool::builder()
         .max_size(settings.pool_size)

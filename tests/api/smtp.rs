@@ -1,19 +1,31 @@
 //! A small SMTP server inside the tests: it speaks enough SMTP for lettre
 //! (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps every message it
-//! accepts, and can be told to refuse mail.
+//! accepts, counts its connections and MAIL commands, and can be told to
+//! refuse mail or to drop every connection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
 
 #[derive(Clone)]
 pub struct SmtpSink {
     pub port: u16,
-    messages: Arc<Mutex<Vec<String>>>,
-    refuse: Arc<AtomicBool>,
+    state: Arc<State>,
+}
+
+#[derive(Default)]
+struct State {
+    messages: Mutex<Vec<String>>,
+    refuse: AtomicBool,
+    /// Connections accepted so far, open now, open at most at once.
+    accepted: AtomicUsize,
+    open: AtomicUsize,
+    most_open: AtomicUsize,
+    mail_commands: AtomicUsize,
 }
 
 impl SmtpSink {
@@ -21,13 +33,19 @@ impl SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = SmtpSink {
             port: listener.local_addr().unwrap().port(),
-            messages: Arc::default(),
-            refuse: Arc::default(),
+            state: Arc::default(),
         };
-        let (messages, refuse) = (Arc::clone(&sink.messages), Arc::clone(&sink.refuse));
+        let (state, drops) = (Arc::clone(&sink.state), DROPS.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(converse(stream, Arc::clone(&messages), Arc::clone(&refuse)));
+                state.accepted.fetch_add(1, Ordering::SeqCst);
+                let open = state.open.fetch_add(1, Ordering::SeqCst) + 1;
+                state.most_open.fetch_max(open, Ordering::SeqCst);
+                let (state, dropped) = (Arc::clone(&state), drops.subscribe());
+                tokio::spawn(async move {
+                    converse(stream, &state, dropped).await;
+                    state.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
         sink
@@ -35,11 +53,37 @@ impl SmtpSink {
 
     /// From now on, answer MAIL FROM with a permanent failure.
     pub fn refuse_mail(&self, refuse: bool) {
-        self.refuse.store(refuse, Ordering::SeqCst);
+        self.state.refuse.store(refuse, Ordering::SeqCst);
     }
 
     pub fn messages(&self) -> Vec<String> {
-        self.messages.lock().unwrap().clone()
+        self.state.messages.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.state.open.load(Ordering::SeqCst)
+    }
+
+    /// The most connections that were open at once.
+    pub fn most_open_connections(&self) -> usize {
+        self.state.most_open.load(Ordering::SeqCst)
+    }
+
+    /// MAIL FROM commands received (accepted or refused).
+    pub fn mail_commands(&self) -> usize {
+        self.state.mail_commands.load(Ordering::SeqCst)
+    }
+
+    /// Closes every open connection without a word, as a server that
+    /// restarts or times its clients out does.
+    pub fn drop_connections(&self) {
+        let _ = DROPS.send(self.port);
     }
 
     /// Waits until a message for `address` arrived; answers it.
@@ -71,7 +115,29 @@ pub fn code_in(message: &str) -> String {
         .to_owned()
 }
 
-async fn converse(stream: TcpStream, messages: Arc<Mutex<Vec<String>>>, refuse: Arc<AtomicBool>) {
+/// Tells the conversations of the sink on a port to hang up.
+static DROPS: std::sync::LazyLock<broadcast::Sender<u16>> =
+    std::sync::LazyLock::new(|| broadcast::channel(64).0);
+
+async fn converse(stream: TcpStream, state: &State, mut dropped: broadcast::Receiver<u16>) {
+    let port = stream
+        .local_addr()
+        .map(|address| address.port())
+        .unwrap_or(0);
+    tokio::select! {
+        () = speak(stream, state) => {}
+        () = async {
+            while let Ok(dropped_port) = dropped.recv().await {
+                if dropped_port == port {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        } => {}
+    }
+}
+
+async fn speak(stream: TcpStream, state: &State) {
     let (reader, mut writer) = stream.into_split();
     let mut lines = BufReader::new(reader).lines();
     let mut reply = async |text: &str| writer.write_all(format!("{text}\r\n").as_bytes()).await;
@@ -87,10 +153,14 @@ async fn converse(stream: TcpStream, messages: Arc<Mutex<Vec<String>>>, refuse: 
         let sent = match verb.as_str() {
             "EHLO" => reply("250-sink.test\r\n250 8BITMIME").await,
             "HELO" | "RCPT" | "RSET" | "NOOP" => reply("250 OK").await,
-            "MAIL" if refuse.load(Ordering::SeqCst) => {
-                reply("550 5.7.1 mail refused by the test").await
+            "MAIL" => {
+                state.mail_commands.fetch_add(1, Ordering::SeqCst);
+                if state.refuse.load(Ordering::SeqCst) {
+                    reply("550 5.7.1 mail refused by the test").await
+                } else {
+                    reply("250 OK").await
+                }
             }
-            "MAIL" => reply("250 OK").await,
             "DATA" => {
                 if reply("354 end with <CRLF>.<CRLF>").await.is_err() {
                     return;
@@ -102,7 +172,7 @@ async fn converse(stream: TcpStream, messages: Arc<Mutex<Vec<String>>>, refuse: 
                     }
                     message.push(line.strip_prefix('.').map_or(line.clone(), str::to_owned));
                 }
-                messages.lock().unwrap().push(message.join("\n"));
+                state.messages.lock().unwrap().push(message.join("\n"));
                 reply("250 OK queued").await
             }
             "QUIT" => {

@@ -240,3 +240,95 @@ async fn the_log_transport_writes_the_code_to_the_outbox_only() {
     assert_eq!(code_in(&mail.replace("\r\n", "\n")), code);
     std::fs::remove_dir_all(outbox).unwrap();
 }
+
+/// Waits until `condition` holds, or fails after five seconds.
+async fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn mails_reuse_one_smtp_session() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    for n in 0..5 {
+        assert_eq!(service.ask(&format!("reuse{n}@example.com")).await.0, 0);
+    }
+    assert_eq!(sink.messages().len(), 5);
+    assert_eq!(sink.connections(), 1, "one session for five mails");
+}
+
+#[tokio::test]
+async fn a_session_the_server_dropped_is_replaced_and_the_mail_sent() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    assert_eq!(service.ask("before@example.com").await.0, 0);
+    sink.drop_connections();
+    until("the sink hung up", || sink.open_connections() == 0).await;
+    // The pooled session is dead; the mail goes out on a new one.
+    assert_eq!(service.ask("after@example.com").await.0, 0);
+    sink.message_to("after@example.com").await;
+    assert!(service.stored("after@example.com").await.0.is_some());
+    assert_eq!(sink.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_mail_is_not_sent_again() {
+    let sink = SmtpSink::start().await;
+    let mut service = start(smtp_settings(&sink)).await;
+    assert_eq!(service.ask("first@example.com").await.0, 0);
+    // A refusal on a session that has sent before is the server's answer,
+    // not a dropped session: one MAIL command, answer 2, no code.
+    sink.refuse_mail(true);
+    assert_eq!(service.ask("refused@example.com").await.0, 2);
+    assert_eq!(sink.mail_commands(), 2);
+    assert_eq!(service.stored("refused@example.com").await.0, None);
+}
+
+#[tokio::test]
+async fn idle_sessions_are_closed_after_the_idle_setting() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.pool_idle_secs = 1;
+    let mut service = start(settings).await;
+    assert_eq!(service.ask("idle@example.com").await.0, 0);
+    assert_eq!(sink.open_connections(), 1, "the session stays open");
+    until("the idle session was not closed", || {
+        sink.open_connections() == 0
+    })
+    .await;
+    assert_eq!(service.ask("idle2@example.com").await.0, 0);
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_by_the_pool_size() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.pool_size = 2;
+    let service = start(settings).await;
+    let asks = (0..12).map(|n| {
+        let mut client = service.client.clone();
+        async move {
+            let request = GetVerificationRequest {
+                email: format!("bounded{n}@example.com"),
+            };
+            client
+                .get_verification_code(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .error
+        }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    assert!(answers.iter().all(|error| *error == 0), "{answers:?}");
+    assert_eq!(sink.messages().len(), 12);
+    assert!(
+        sink.most_open_connections() <= 2,
+        "{} sessions at once",
+        sink.most_open_connections()
+    );
+}

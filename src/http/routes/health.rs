@@ -11,14 +11,15 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_web::HttpResponse;
-use actix_web::web::{Data, Query};
+use actix_web::web::Data;
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::FutureExt;
-use futures_util::future::join_all;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use futures_util::future::{LocalBoxFuture, join_all};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::actors::{ActorKind, Actors, BackendState, Health, Probe, Workers};
+use crate::metrics::Metrics;
 use crate::shutdown::Draining;
 
 /// The state of the gateway, as health checks see it.
@@ -95,18 +96,18 @@ pub async fn healthz(workers: Data<Workers>) -> HttpResponse {
     answer.json(HealthReport::new(status, &gone))
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ReadinessQuery {
-    /// Present (with any value, or none): also say how each backend
-    /// answers. Does not change the HTTP status.
-    #[param(required = false)]
-    verbose: Option<String>,
+/// Whether `?verbose` is in the query (with any value, none, or several).
+fn verbose(request: &HttpRequest) -> bool {
+    request
+        .query_string()
+        .split('&')
+        .any(|pair| pair == "verbose" || pair.starts_with("verbose="))
 }
 
-/// How long readiness waits for the backends' answers: a backend that hangs
-/// must not make the probe itself time out (that would fail it).
-const PROBE_LIMIT: Duration = Duration::from_secs(1);
+/// How long a probe waits for one actor's answer: a backend that hangs must
+/// not make the probe itself time out (that would fail it), nor hide the
+/// answers of the others.
+pub const PROBE_LIMIT: Duration = Duration::from_secs(1);
 
 /// `GET /readyz`: 200 when this process can serve: it listens, its actors
 /// run, its settings are accepted by the services it calls, and it is not
@@ -116,31 +117,25 @@ const PROBE_LIMIT: Duration = Duration::from_secs(1);
     path = "/readyz",
     tag = "operations",
     summary = "Readiness",
-    params(ReadinessQuery),
+    params(("verbose" = Option<String>, Query, description = "Present (with any value, or none): also say how each backend answers. Does not change the HTTP status.")),
     responses(
         (status = 200, description = "This process can serve requests", body = HealthReport),
         (status = 503, description = "An actor is gone, a service refuses this instance's credentials, or the process is stopping", body = HealthReport)
     )
 )]
 pub async fn readyz(
-    query: Query<ReadinessQuery>,
+    request: HttpRequest,
     workers: Data<Workers>,
     actors: Data<Actors>,
     draining: Data<Draining>,
 ) -> HttpResponse {
     let gone = workers.gone();
-    let health = tokio::time::timeout(PROBE_LIMIT, probe(&actors))
-        .await
-        .unwrap_or_default();
-    for backend in &health {
-        workers
-            .metrics()
-            .record_backend(backend.component, backend.state == BackendState::Up);
-    }
+    let health = probe(&actors).await;
+    record(workers.metrics(), &health);
     let refused: Vec<&'static str> = health
         .iter()
-        .filter(|h| h.state == BackendState::RefusesUs)
-        .map(|h| h.component)
+        .filter(|probed| probed.health.state == BackendState::RefusesUs)
+        .map(|probed| probed.health.component)
         .collect();
     let (mut answer, status) = if draining.is_on() {
         (HttpResponse::ServiceUnavailable(), "draining")
@@ -151,31 +146,63 @@ pub async fn readyz(
     };
     let mut report = HealthReport::new(status, &gone);
     report.refused = refused;
-    if query.verbose.is_some() {
+    if verbose(&request) {
+        let health: Vec<Health> = health.iter().map(|probed| probed.health).collect();
         report = report.with_backends(&health);
     }
     answer.json(report)
 }
 
-/// Asks this worker's actors how their backends answer. An actor that
-/// cannot answer counts its backends as down.
-pub async fn probe(actors: &Actors) -> Vec<Health> {
+/// A backend's state, and whether the backend itself was asked (not an
+/// actor that is gone, or a probe that panicked).
+pub struct Probed {
+    pub health: Health,
+    pub measured: bool,
+}
+
+/// Asks this worker's actors how their backends answer, each within
+/// [`PROBE_LIMIT`]: a backend that takes longer is down.
+pub async fn probe(actors: &Actors) -> Vec<Probed> {
+    let ask = |components: &'static [&'static str], answer: LocalBoxFuture<'static, _>| async move {
+        match tokio::time::timeout(PROBE_LIMIT, answer).await {
+            Ok(Ok(health)) => measured(health),
+            Ok(Err(_)) => unmeasured(Health::all_down(components)),
+            Err(_) => measured(Health::all_down(components)),
+        }
+    };
     let probes = [
-        actors
-            .captcha
-            .send(Probe)
-            .map(|answer| answer.unwrap_or_else(|_| Health::all_down(&["redis", "verification"])))
-            .boxed_local(),
-        actors
-            .account
-            .send(Probe)
-            .map(|answer| answer.unwrap_or_else(|_| Health::all_down(&["mysql"])))
-            .boxed_local(),
-        actors
-            .balance
-            .send(Probe)
-            .map(|answer| answer.unwrap_or_else(|_| Health::all_down(&["balance"])))
-            .boxed_local(),
+        ask(
+            &["redis", "verification"],
+            actors.captcha.send(Probe).boxed_local(),
+        )
+        .boxed_local(),
+        ask(&["mysql"], actors.account.send(Probe).boxed_local()).boxed_local(),
+        ask(&["balance"], actors.balance.send(Probe).boxed_local()).boxed_local(),
     ];
     join_all(probes).await.into_iter().flatten().collect()
+}
+
+fn measured(health: Vec<Health>) -> Vec<Probed> {
+    let probed = |health| Probed {
+        health,
+        measured: true,
+    };
+    health.into_iter().map(probed).collect()
+}
+
+fn unmeasured(health: Vec<Health>) -> Vec<Probed> {
+    let probed = |health| Probed {
+        health,
+        measured: false,
+    };
+    health.into_iter().map(probed).collect()
+}
+
+/// `gateway_backend_up`: 1 for a backend that serves this gateway, 0 for
+/// one that does not answer or refuses it; nothing when it was not asked.
+pub fn record(metrics: &Metrics, health: &[Probed]) {
+    for probed in health.iter().filter(|probed| probed.measured) {
+        let up = probed.health.state == BackendState::Up;
+        metrics.record_backend(probed.health.component, up);
+    }
 }

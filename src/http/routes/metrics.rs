@@ -5,8 +5,8 @@ use actix_web::web::Data;
 use futures_util::FutureExt;
 use futures_util::future::join_all;
 
-use super::health::probe;
-use crate::actors::{Actors, BackendState, ReportPool, Workers};
+use super::health::{PROBE_LIMIT, probe, record};
+use crate::actors::{Actors, ReportPool, Workers};
 
 #[utoipa::path(
     get,
@@ -22,11 +22,10 @@ use crate::actors::{Actors, BackendState, ReportPool, Workers};
 )]
 pub async fn metrics(workers: Data<Workers>, actors: Data<Actors>) -> HttpResponse {
     let metrics = workers.metrics();
-    for backend in probe(&actors).await {
-        metrics.record_backend(backend.component, backend.state == BackendState::Up);
-    }
+    record(metrics, &probe(&actors).await);
     // Pool gauges are read at scrape time from every worker's actors, which
-    // own the pools; an actor that cannot answer counts as an empty pool.
+    // own the pools; an actor that cannot answer in time counts as an empty
+    // pool.
     let readings = workers.running().into_iter().flat_map(|actors| {
         [
             actors.captcha.send(ReportPool).boxed_local(),
@@ -34,7 +33,8 @@ pub async fn metrics(workers: Data<Workers>, actors: Data<Actors>) -> HttpRespon
             actors.limits.send(ReportPool).boxed_local(),
         ]
     });
-    let readings = join_all(readings).await.into_iter().flatten();
+    let readings = readings.map(|reading| tokio::time::timeout(PROBE_LIMIT, reading));
+    let readings = join_all(readings).await.into_iter().flatten().flatten();
     metrics.record_pools(readings);
     match metrics.render() {
         Ok((content_type, text)) => HttpResponse::Ok().content_type(content_type).body(text),

@@ -5,11 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::message::{Mailbox, Message, header::ContentType};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use secrecy::ExposeSecret;
 
-use crate::config::{MailSettings, MailTls, MailTransport};
+use super::smtp::{SmtpError, SmtpPool};
+use crate::config::{MailSettings, MailTransport};
 use crate::domain::Email;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +17,7 @@ pub enum MailError {
     #[error("cannot build the message: {0}")]
     Message(String),
     #[error("SMTP: {0}")]
-    Smtp(#[from] lettre::transport::smtp::Error),
+    Smtp(#[from] SmtpError),
     #[error("cannot write to the outbox: {0}")]
     Outbox(#[from] std::io::Error),
 }
@@ -27,7 +25,7 @@ pub enum MailError {
 #[derive(Clone)]
 pub enum Mailer {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        sessions: SmtpPool,
         from: Mailbox,
     },
     Log {
@@ -46,28 +44,10 @@ impl Mailer {
                 outbox: settings.outbox_dir.clone(),
                 from,
             },
-            MailTransport::Smtp => {
-                let host = settings.host.as_str();
-                let mut builder = match settings.tls {
-                    MailTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
-                    MailTls::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?
-                    }
-                    MailTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
-                }
-                .port(settings.port)
-                .timeout(Some(settings.timeout()));
-                if !settings.username.is_empty() {
-                    builder = builder.credentials(Credentials::new(
-                        settings.username.clone(),
-                        settings.password.expose_secret().to_owned(),
-                    ));
-                }
-                Mailer::Smtp {
-                    transport: builder.build(),
-                    from,
-                }
-            }
+            MailTransport::Smtp => Mailer::Smtp {
+                sessions: SmtpPool::new(settings),
+                from,
+            },
         })
     }
 
@@ -79,9 +59,11 @@ impl Mailer {
         valid_for: Duration,
     ) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp { transport, from } => {
+            Mailer::Smtp { sessions, from } => {
                 let message = code_message(from, to, code, valid_for)?;
-                transport.send(message).await?;
+                sessions
+                    .send(message.envelope(), &message.formatted())
+                    .await?;
                 log::info!("mail to {} sent", to.masked());
             }
             Mailer::Log { outbox, from } => {

@@ -4,6 +4,7 @@
 //! a code was sent to the address within the resend cooldown.
 
 pub mod mailer;
+mod smtp;
 
 use std::time::Duration;
 
