@@ -166,6 +166,16 @@ fn serve(
             .app_data(body_rules.clone())
             .configure(http::configure)
     });
+    // Answers go out at once: actix leaves Nagle's algorithm on for the
+    // connections it accepts, and an answer written in two parts would wait
+    // for the client's delayed ACK.
+    server = server.on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+            && let Err(error) = tcp.set_nodelay(true)
+        {
+            log::debug!("TCP_NODELAY not set on a connection: {error}");
+        }
+    });
     // Slow-loris: a client that does not finish its request head in time is
     // answered 408 and dropped, without holding up anyone else.
     server = server.client_request_timeout(Duration::from_millis(
