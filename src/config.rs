@@ -417,6 +417,9 @@ pub struct MailSettings {
     pub outbox_dir: Option<PathBuf>,
     /// Bound on one SMTP conversation.
     pub timeout_ms: u64,
+    /// PEM CA certificates trusted for the SMTP server besides the public
+    /// roots (a relay with a private CA).
+    pub tls_ca: Option<PathBuf>,
     /// SMTP sessions kept open and reused, at most.
     pub pool_size: u32,
     /// An SMTP session idle this long is closed.
@@ -435,6 +438,7 @@ impl Default for MailSettings {
             tls: MailTls::Starttls,
             outbox_dir: None,
             timeout_ms: 10_000,
+            tls_ca: None,
             pool_size: 8,
             pool_idle_secs: 60,
         }

@@ -7,9 +7,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
+use tokio_rustls::TlsAcceptor;
+
+/// How a TLS sink secures its conversations.
+#[derive(Debug, Clone, Copy)]
+pub enum SinkTls {
+    /// Plain text first, TLS after STARTTLS (`mail.tls = "starttls"`).
+    Starttls,
+    /// TLS from the first byte (`mail.tls = "tls"`).
+    Implicit,
+}
 
 #[derive(Clone)]
 pub struct SmtpSink {
@@ -26,10 +36,38 @@ struct State {
     open: AtomicUsize,
     most_open: AtomicUsize,
     mail_commands: AtomicUsize,
+    starttls_done: AtomicUsize,
 }
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        Self::start_with(None).await
+    }
+
+    /// A sink that speaks TLS as `kind` says, with a self-signed
+    /// certificate for `localhost`; answers it and the certificate's PEM
+    /// file (for `mail.tls_ca`).
+    pub async fn start_tls(kind: SinkTls) -> (SmtpSink, std::path::PathBuf) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let directory = std::env::temp_dir().join(crate::helpers::unique_name("smtp-tls"));
+        std::fs::create_dir_all(&directory).unwrap();
+        let ca = directory.join("ca.pem");
+        std::fs::write(&ca, certified.cert.pem()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::try_from(certified.signing_key.serialize_der())
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        (Self::start_with(Some((kind, acceptor))).await, ca)
+    }
+
+    async fn start_with(tls: Option<(SinkTls, TlsAcceptor)>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sink = SmtpSink {
             port: listener.local_addr().unwrap().port(),
@@ -41,9 +79,9 @@ impl SmtpSink {
                 state.accepted.fetch_add(1, Ordering::SeqCst);
                 let open = state.open.fetch_add(1, Ordering::SeqCst) + 1;
                 state.most_open.fetch_max(open, Ordering::SeqCst);
-                let (state, dropped) = (Arc::clone(&state), drops.subscribe());
+                let (state, dropped, tls) = (Arc::clone(&state), drops.subscribe(), tls.clone());
                 tokio::spawn(async move {
-                    converse(stream, &state, dropped).await;
+                    converse(stream, &state, tls, dropped).await;
                     state.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -73,6 +111,11 @@ impl SmtpSink {
     /// The most connections that were open at once.
     pub fn most_open_connections(&self) -> usize {
         self.state.most_open.load(Ordering::SeqCst)
+    }
+
+    /// Conversations secured by STARTTLS.
+    pub fn starttls_done(&self) -> usize {
+        self.state.starttls_done.load(Ordering::SeqCst)
     }
 
     /// MAIL FROM commands received (accepted or refused).
@@ -119,13 +162,29 @@ pub fn code_in(message: &str) -> String {
 static DROPS: std::sync::LazyLock<broadcast::Sender<u16>> =
     std::sync::LazyLock::new(|| broadcast::channel(64).0);
 
-async fn converse(stream: TcpStream, state: &State, mut dropped: broadcast::Receiver<u16>) {
+async fn converse(
+    stream: TcpStream,
+    state: &State,
+    tls: Option<(SinkTls, TlsAcceptor)>,
+    mut dropped: broadcast::Receiver<u16>,
+) {
     let port = stream
         .local_addr()
         .map(|address| address.port())
         .unwrap_or(0);
+    let talk = async {
+        match tls {
+            None => speak(stream, state, None).await,
+            Some((SinkTls::Starttls, acceptor)) => speak(stream, state, Some(acceptor)).await,
+            Some((SinkTls::Implicit, acceptor)) => {
+                if let Ok(stream) = acceptor.accept(stream).await {
+                    speak(stream, state, None).await;
+                }
+            }
+        }
+    };
     tokio::select! {
-        () = speak(stream, state) => {}
+        () = talk => {}
         () = async {
             while let Ok(dropped_port) = dropped.recv().await {
                 if dropped_port == port {
@@ -137,49 +196,98 @@ async fn converse(stream: TcpStream, state: &State, mut dropped: broadcast::Rece
     }
 }
 
-async fn speak(stream: TcpStream, state: &State) {
-    let (reader, mut writer) = stream.into_split();
-    let mut lines = BufReader::new(reader).lines();
-    let mut reply = async |text: &str| writer.write_all(format!("{text}\r\n").as_bytes()).await;
-    if reply("220 sink.test ESMTP").await.is_err() {
+/// A byte stream of either kind, plain or TLS.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Duplex for S {}
+
+/// One SMTP conversation on `stream`; with `starttls`, EHLO offers
+/// STARTTLS and the conversation goes on over TLS after it.
+async fn speak<S: Duplex + 'static>(stream: S, state: &State, starttls: Option<TlsAcceptor>) {
+    let mut stream = BufReader::new(Box::new(stream) as Box<dyn Duplex>);
+    if write(&mut stream, "220 sink.test ESMTP").await.is_err() {
         return;
     }
-    while let Ok(Some(line)) = lines.next_line().await {
+    converse_on(stream, state, starttls).await;
+}
+
+async fn write<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut BufReader<S>,
+    text: &str,
+) -> std::io::Result<()> {
+    stream
+        .get_mut()
+        .write_all(format!("{text}\r\n").as_bytes())
+        .await
+}
+
+async fn read_line<S: AsyncRead + Unpin>(stream: &mut BufReader<S>) -> Option<String> {
+    let mut line = String::new();
+    match stream.read_line(&mut line).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
+    }
+}
+
+async fn converse_on(
+    mut stream: BufReader<Box<dyn Duplex>>,
+    state: &State,
+    starttls: Option<TlsAcceptor>,
+) {
+    while let Some(line) = read_line(&mut stream).await {
         let verb = line
             .split_whitespace()
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
         let sent = match verb.as_str() {
-            "EHLO" => reply("250-sink.test\r\n250 8BITMIME").await,
-            "HELO" | "RCPT" | "RSET" | "NOOP" => reply("250 OK").await,
+            "EHLO" if starttls.is_some() => {
+                write(&mut stream, "250-sink.test\r\n250-STARTTLS\r\n250 8BITMIME").await
+            }
+            "EHLO" => write(&mut stream, "250-sink.test\r\n250 8BITMIME").await,
+            "STARTTLS" if starttls.is_some() => {
+                if write(&mut stream, "220 go ahead").await.is_err() {
+                    return;
+                }
+                let acceptor = starttls.expect("checked above");
+                if let Ok(secured) = acceptor.accept(stream.into_inner()).await {
+                    state.starttls_done.fetch_add(1, Ordering::SeqCst);
+                    // No new greeting after STARTTLS: the client sends EHLO.
+                    let secured = Box::new(secured) as Box<dyn Duplex>;
+                    Box::pin(converse_on(BufReader::new(secured), state, None)).await;
+                }
+                return;
+            }
+            "HELO" | "RCPT" | "RSET" | "NOOP" => write(&mut stream, "250 OK").await,
             "MAIL" => {
                 state.mail_commands.fetch_add(1, Ordering::SeqCst);
                 if state.refuse.load(Ordering::SeqCst) {
-                    reply("550 5.7.1 mail refused by the test").await
+                    write(&mut stream, "550 5.7.1 mail refused by the test").await
                 } else {
-                    reply("250 OK").await
+                    write(&mut stream, "250 OK").await
                 }
             }
             "DATA" => {
-                if reply("354 end with <CRLF>.<CRLF>").await.is_err() {
+                if write(&mut stream, "354 end with <CRLF>.<CRLF>")
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 let mut message = Vec::new();
-                while let Ok(Some(line)) = lines.next_line().await {
+                while let Some(line) = read_line(&mut stream).await {
                     if line == "." {
                         break;
                     }
                     message.push(line.strip_prefix('.').map_or(line.clone(), str::to_owned));
                 }
                 state.messages.lock().unwrap().push(message.join("\n"));
-                reply("250 OK queued").await
+                write(&mut stream, "250 OK queued").await
             }
             "QUIT" => {
-                let _ = reply("221 bye").await;
+                let _ = write(&mut stream, "221 bye").await;
                 return;
             }
-            _ => reply("502 command not implemented").await,
+            _ => write(&mut stream, "502 command not implemented").await,
         };
         if sent.is_err() {
             return;

@@ -12,7 +12,7 @@ use tonic::transport::Channel;
 
 use crate::helpers::{RunningBinary, TestKeys, gateway_command, redis_connection, test_settings};
 use crate::peers::closed_port;
-use crate::smtp::{SmtpSink, code_in};
+use crate::smtp::{SinkTls, SmtpSink, code_in};
 
 /// `gateway-server verification` on a free port, and a client of it.
 pub struct Verification {
@@ -330,5 +330,63 @@ async fn sessions_are_bounded_by_the_pool_size() {
         sink.most_open_connections() <= 2,
         "{} sessions at once",
         sink.most_open_connections()
+    );
+}
+
+/// Settings for a TLS sink: its name is `localhost` (its certificate's).
+fn tls_settings(sink: &SmtpSink, tls: MailTls, ca: Option<std::path::PathBuf>) -> Settings {
+    let mut settings = smtp_settings(sink);
+    settings.mail.host = "localhost".into();
+    settings.mail.tls = tls;
+    settings.mail.tls_ca = ca;
+    settings
+}
+
+#[tokio::test]
+async fn mail_goes_out_after_starttls_to_a_server_of_a_private_ca() {
+    let (sink, ca) = SmtpSink::start_tls(SinkTls::Starttls).await;
+    let mut service = start(tls_settings(&sink, MailTls::Starttls, Some(ca))).await;
+    assert_eq!(service.ask("secure1@example.com").await.0, 0);
+    assert_eq!(service.ask("secure2@example.com").await.0, 0);
+    sink.message_to("secure2@example.com").await;
+    // One session, secured once, reused.
+    assert_eq!((sink.connections(), sink.starttls_done()), (1, 1));
+}
+
+#[tokio::test]
+async fn mail_goes_out_over_implicit_tls() {
+    let (sink, ca) = SmtpSink::start_tls(SinkTls::Implicit).await;
+    let mut service = start(tls_settings(&sink, MailTls::Tls, Some(ca))).await;
+    assert_eq!(service.ask("implicit@example.com").await.0, 0);
+    sink.message_to("implicit@example.com").await;
+}
+
+#[tokio::test]
+async fn a_server_whose_certificate_is_not_trusted_gets_no_mail() {
+    for kind in [SinkTls::Starttls, SinkTls::Implicit] {
+        let (sink, _) = SmtpSink::start_tls(kind).await;
+        let tls = match kind {
+            SinkTls::Starttls => MailTls::Starttls,
+            SinkTls::Implicit => MailTls::Tls,
+        };
+        let mut service = start(tls_settings(&sink, tls, None)).await;
+        assert_eq!(service.ask("untrusted@example.com").await.0, 2, "{kind:?}");
+        assert_eq!(service.stored("untrusted@example.com").await.0, None);
+        assert_eq!(sink.mail_commands(), 0, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_mail_ca_stops_start_up_naming_the_file() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.tls = MailTls::Starttls;
+    settings.mail.tls_ca = Some("/nonexistent/mail-ca.pem".into());
+    let error = VerificationServer::new(&settings)
+        .err()
+        .expect("start-up fails");
+    assert!(
+        error.to_string().contains("/nonexistent/mail-ca.pem"),
+        "{error}"
     );
 }

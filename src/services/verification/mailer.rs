@@ -45,7 +45,8 @@ impl Mailer {
                 from,
             },
             MailTransport::Smtp => Mailer::Smtp {
-                sessions: SmtpPool::new(settings),
+                sessions: SmtpPool::new(settings)
+                    .map_err(|error| MailError::Settings(error.to_string()))?,
                 from,
             },
         })

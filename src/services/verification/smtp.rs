@@ -22,8 +22,12 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use secrecy::ExposeSecret;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -44,16 +48,25 @@ pub enum SmtpError {
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("no SMTP session within {0:?}")]
     TimedOut(Duration),
+    #[error("mail.tls_ca {path}: {reason}")]
+    Ca { path: String, reason: String },
 }
 
 /// Where and how to open a session.
 struct MailServer {
     host: String,
     port: u16,
-    tls: MailTls,
+    tls: Tls,
     credentials: Option<Credentials>,
     hello: ClientId,
     timeout: Duration,
+}
+
+/// The transport security of a session, its configuration built once.
+enum Tls {
+    None,
+    Starttls(TlsParameters),
+    Implicit(TlsConnector),
 }
 
 /// A session and how many mails went through it.
@@ -92,18 +105,37 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    /// Builds the pool without connecting.
-    pub fn new(settings: &MailSettings) -> SmtpPool {
+    /// Builds the pool without connecting; fails on a `mail.tls_ca` that
+    /// cannot be read.
+    pub fn new(settings: &MailSettings) -> Result<SmtpPool, SmtpError> {
         let credentials = (!settings.username.is_empty()).then(|| {
             Credentials::new(
                 settings.username.clone(),
                 settings.password.expose_secret().to_owned(),
             )
         });
+        let ca = match &settings.tls_ca {
+            Some(path) => Some(read_ca(path)?),
+            None => None,
+        };
+        let tls = match settings.tls {
+            MailTls::None => Tls::None,
+            MailTls::Starttls => {
+                let mut parameters = TlsParameters::builder(settings.host.clone());
+                if let Some((pem, _)) = &ca {
+                    parameters = parameters.add_root_certificate(Certificate::from_pem(pem)?);
+                }
+                Tls::Starttls(parameters.build_rustls()?)
+            }
+            MailTls::Tls => {
+                let extra_roots = ca.map(|(_, roots)| roots).unwrap_or_default();
+                Tls::Implicit(tls_connector(&extra_roots))
+            }
+        };
         let server = Arc::new(MailServer {
             host: settings.host.clone(),
             port: settings.port,
-            tls: settings.tls,
+            tls,
             credentials,
             hello: ClientId::default(),
             timeout: settings.timeout(),
@@ -118,7 +150,7 @@ impl SmtpPool {
             .test_on_check_out(false)
             .connection_timeout(settings.timeout())
             .build_unchecked(Sessions(Arc::clone(&server)));
-        SmtpPool { pool, server }
+        Ok(SmtpPool { pool, server })
     }
 
     /// Sends one mail, within `mail.timeout_ms` in all.
@@ -172,28 +204,29 @@ impl SmtpPool {
 async fn open(server: &MailServer) -> Result<Session, SmtpError> {
     let address = format!("{}:{}", server.host, server.port);
     let tcp = connect(server).await?;
-    let stream: Box<dyn AsyncTokioStream> = match server.tls {
-        MailTls::Tls => {
+    let stream: Box<dyn AsyncTokioStream> = match &server.tls {
+        Tls::Implicit(connector) => {
             let peer = tcp.peer_addr().map_err(|source| SmtpError::Connect {
                 address: address.clone(),
                 source,
             })?;
-            let tls = tls_connector()
+            let tls = connector
                 .connect(server_name(&server.host)?, tcp)
                 .await
                 .map_err(|source| SmtpError::Tls { address, source })?;
             Box::new(ImplicitTls { tls, peer })
         }
-        MailTls::None | MailTls::Starttls => Box::new(tcp),
+        Tls::None | Tls::Starttls(_) => Box::new(tcp),
     };
     let mut connection = AsyncSmtpConnection::connect_with_transport(stream, &server.hello).await?;
-    if server.tls == MailTls::Starttls {
+    if let Tls::Starttls(parameters) = &server.tls {
         if !connection.can_starttls() {
             connection.abort().await;
             return Err(SmtpError::NoStarttls);
         }
-        let parameters = TlsParameters::new(server.host.clone())?;
-        connection.starttls(parameters, &server.hello).await?;
+        connection
+            .starttls(parameters.clone(), &server.hello)
+            .await?;
     }
     if let Some(credentials) = &server.credentials {
         connection
@@ -222,8 +255,35 @@ async fn connect(server: &MailServer) -> Result<TcpStream, SmtpError> {
     }
 }
 
-fn tls_connector() -> TlsConnector {
-    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+/// The file `mail.tls_ca` (PEM) and its certificates: CAs trusted besides
+/// the public roots, for a mail relay with a private CA.
+type Ca = (Vec<u8>, Vec<CertificateDer<'static>>);
+
+fn read_ca(path: &std::path::Path) -> Result<Ca, SmtpError> {
+    let invalid = |reason: String| SmtpError::Ca {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|error| invalid(error.to_string()))?;
+    let roots = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| invalid(format!("not PEM certificates: {error}")))?;
+    if roots.is_empty() {
+        return Err(invalid("holds no certificate".into()));
+    }
+    Ok((pem, roots))
+}
+
+fn tls_connector(extra_roots: &[CertificateDer<'static>]) -> TlsConnector {
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for root in extra_roots {
+        // Each was parsed as a certificate above; one that rustls cannot
+        // use as an anchor is left out, as the public roots it joins.
+        if let Err(error) = roots.add(root.clone()) {
+            log::warn!("mail.tls_ca: a certificate is not usable as a root: {error}");
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
