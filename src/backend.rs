@@ -223,4 +223,9 @@ where
     pub fn state(&self) -> bb8::State {
         self.pool.state()
     }
+
+    /// True while a connection attempt failed recently.
+    pub fn is_down(&self) -> bool {
+        self.outage.is_down()
+    }
 }

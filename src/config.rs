@@ -505,16 +505,22 @@ impl Settings {
         if !is_identifier(&self.mysql.database) {
             return invalid("mysql.database must be 1-64 characters of A-Z, a-z, 0-9, _ or $");
         }
-        if self.mysql.pool_size == 0 || self.redis.pool_size == 0 || self.mail.pool_size == 0 {
-            return invalid(
-                "mysql.pool_size, redis.pool_size and mail.pool_size must be at least 1",
-            );
-        }
-        if self.mail.pool_idle_secs == 0 {
-            return invalid("mail.pool_idle_secs must be at least 1");
-        }
-        if self.grpc.timeout_ms == 0 || self.redis.timeout_ms == 0 {
-            return invalid("grpc.timeout_ms and redis.timeout_ms must be at least 1");
+        // Sizes and bounds of 0 would refuse every request, or panic in the
+        // pool that takes them.
+        let at_least_one = [
+            ("mysql.pool_size", u64::from(self.mysql.pool_size)),
+            ("redis.pool_size", u64::from(self.redis.pool_size)),
+            ("mail.pool_size", u64::from(self.mail.pool_size)),
+            ("mail.pool_idle_secs", self.mail.pool_idle_secs),
+            ("mail.timeout_ms", self.mail.timeout_ms),
+            ("grpc.timeout_ms", self.grpc.timeout_ms),
+            ("grpc.connect_timeout_ms", self.grpc.connect_timeout_ms),
+            ("redis.timeout_ms", self.redis.timeout_ms),
+            ("mysql.connect_timeout_ms", self.mysql.connect_timeout_ms),
+            ("mysql.checkout_timeout_ms", self.mysql.checkout_timeout_ms),
+        ];
+        if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
+            return invalid(&format!("{name} must be at least 1"));
         }
         if self.http.max_body_bytes == 0 {
             return invalid("http.max_body_bytes must be at least 1");
@@ -756,6 +762,31 @@ mod tests {
                 "`{key}` of Settings.toml is missing from the README's tables"
             );
         }
+    }
+
+    #[test]
+    fn a_zero_size_or_bound_is_refused_by_name() {
+        type Zero = fn(&mut Settings);
+        let cases: [(&str, Zero); 4] = [
+            ("mail.timeout_ms", |s| s.mail.timeout_ms = 0),
+            ("mysql.checkout_timeout_ms", |s| {
+                s.mysql.checkout_timeout_ms = 0
+            }),
+            ("mail.pool_size", |s| s.mail.pool_size = 0),
+            ("mysql.connect_timeout_ms", |s| {
+                s.mysql.connect_timeout_ms = 0
+            }),
+        ];
+        for (name, zero) in cases {
+            let mut settings = Settings::default();
+            zero(&mut settings);
+            let error = settings.validate().expect_err("refused").to_string();
+            assert!(
+                error.contains(&format!("{name} must be at least 1")),
+                "{error}"
+            );
+        }
+        assert!(Settings::default().validate().is_ok());
     }
 
     #[test]

@@ -5,7 +5,7 @@ use diesel_async::AsyncMysqlConnection;
 
 use super::fault::{Faults, accepts_injected_faults};
 use super::guard::{Guarded, Panicked, guarded};
-use super::{ActorKind, Health, Probe, ReportPool, restarts_on_request};
+use super::{ActorKind, BACKEND_PROBE_WAIT, Health, Probe, ReportPool, restarts_on_request};
 use crate::config::Settings;
 use crate::db::adoption;
 use crate::db::models::NewAccount;
@@ -130,7 +130,11 @@ impl Handler<Probe> for AccountActor {
             |_| Health::all_down(&["mysql"]),
             |actor, _| {
                 let pool = actor.pool.clone();
-                let limit = actor.settings.mysql.checkout_timeout();
+                let limit = actor
+                    .settings
+                    .mysql
+                    .checkout_timeout()
+                    .min(BACKEND_PROBE_WAIT);
                 Box::pin(async move {
                     let answered =
                         tokio::time::timeout(limit, with_connection(&pool, queries::ping)).await;

@@ -4,7 +4,9 @@ use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
 use super::fault::{Faults, accepts_injected_faults};
 use super::guard::{Guarded, Panicked, guarded};
-use super::{ActorKind, BackendState, Health, Probe, StartError, restarts_on_request};
+use super::{
+    ActorKind, BACKEND_PROBE_WAIT, BackendState, Health, Probe, StartError, restarts_on_request,
+};
 use crate::config::Settings;
 use crate::grpc::proto::balancer_service_client::BalancerServiceClient;
 use crate::grpc::proto::{PeerListsRequest, RegisterToBalancer};
@@ -113,9 +115,14 @@ impl Handler<Probe> for BalanceActor {
                     };
                     // A service that refuses our token answers, but serves us
                     // nothing: this instance's settings are wrong.
-                    let state = match client.get_peer_grpc_server_info(request).await {
-                        Ok(_) => BackendState::Up,
-                        Err(status) => match status.code() {
+                    let answer = tokio::time::timeout(
+                        BACKEND_PROBE_WAIT,
+                        client.get_peer_grpc_server_info(request),
+                    );
+                    let state = match answer.await {
+                        Err(_) => BackendState::Down,
+                        Ok(Ok(_)) => BackendState::Up,
+                        Ok(Err(status)) => match status.code() {
                             tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
                                 BackendState::RefusesUs
                             }

@@ -4,7 +4,9 @@ use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
 use super::fault::{Faults, accepts_injected_faults};
 use super::guard::{Guarded, Panicked, guarded};
-use super::{ActorKind, Health, Probe, ReportPool, StartError, restarts_on_request};
+use super::{
+    ActorKind, BACKEND_PROBE_WAIT, Health, Probe, ReportPool, StartError, restarts_on_request,
+};
 use crate::config::Settings;
 use crate::domain::{Email, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
@@ -113,12 +115,16 @@ impl Handler<Probe> for CaptchaActor {
             |_| Health::all_down(&["redis", "verification"]),
             |actor, _| {
                 let redis = actor.redis.clone();
-                let limit = actor.settings.redis.timeout();
+                let limit = actor.settings.redis.timeout().min(BACKEND_PROBE_WAIT);
                 let peer = (
                     actor.settings.verification.host.clone(),
                     actor.settings.verification.port,
                 );
-                let connect_limit = actor.settings.grpc.connect_timeout();
+                let connect_limit = actor
+                    .settings
+                    .grpc
+                    .connect_timeout()
+                    .min(BACKEND_PROBE_WAIT);
                 Box::pin(async move {
                     let ping = kv::with_connection(&redis, limit, |mut connection| async move {
                         redis::cmd("PING")

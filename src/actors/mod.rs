@@ -38,6 +38,8 @@ pub use guard::Panicked;
 pub use limits::LimitActor;
 pub use workers::{Actors, StartError, Workers};
 
+use std::time::Duration;
+
 use crate::metrics::PoolUsage;
 
 /// The four kinds of actor, as named in logs and metrics.
@@ -59,6 +61,10 @@ impl ActorKind {
         }
     }
 }
+
+/// How long a probe waits for one backend: readiness gives each actor 1 s,
+/// and an actor probing two backends must answer for both in time.
+pub const BACKEND_PROBE_WAIT: Duration = Duration::from_millis(800);
 
 /// Stops an actor so that its supervisor restarts it with freshly built
 /// resources. Requests already under way finish on the old ones.

@@ -126,7 +126,9 @@ pub enum BodyRefused {
     /// The body did not arrive within `http.client_request_timeout_ms`.
     #[response(status = 408, content_type = "text/plain")]
     TooSlow(String),
-    /// The body could not be read (e.g. broken chunked encoding).
-    #[response(status = 400, content_type = "text/plain")]
-    Unreadable(String),
+    /// The body could not be read: it broke off, or its length header is
+    /// not a number. (A broken chunked framing closes the connection
+    /// without an answer: actix-web's own HTTP/1 parser.)
+    #[response(status = 400)]
+    Unreadable,
 }

@@ -106,9 +106,9 @@ pub struct RegistrationRequest {
     #[schema(example = "alice@example.com")]
     pub email: String,
     /// The mailed code. `cpatcha` is the historical spelling; `captcha` is
-    /// accepted too.
+    /// accepted instead. One of the two is required (status 1 otherwise).
     #[serde(alias = "captcha")]
-    #[schema(example = "123456")]
+    #[schema(example = "123456", required = false)]
     pub cpatcha: String,
 }
 
@@ -131,9 +131,10 @@ pub struct ResetRequest {
     /// The new password: 8 to 128 characters, not guessable.
     #[schema(example = "Another-Horse-8-Staple")]
     pub password: String,
-    /// The mailed code (`captcha` is accepted too).
+    /// The mailed code (or `captcha`: one of the two is required, status 1
+    /// otherwise).
     #[serde(alias = "captcha")]
-    #[schema(example = "123456")]
+    #[schema(example = "123456", required = false)]
     pub cpatcha: String,
 }
 

@@ -70,7 +70,12 @@ async fn unknown_paths_are_a_plain_404_and_other_methods_are_refused() {
     assert_eq!(response.headers()["allow"], "POST");
     let response = app.request(reqwest::Method::DELETE, "/healthz").await;
     assert_eq!(response.status(), 405);
-    assert_eq!(response.headers()["allow"], "GET");
+    assert_eq!(response.headers()["allow"], "GET, HEAD");
+    // Load balancers probe with HEAD too.
+    for path in ["/healthz", "/readyz"] {
+        let response = app.request(reqwest::Method::HEAD, path).await;
+        assert_eq!(response.status(), 200, "HEAD {path}");
+    }
 }
 
 #[actix_web::test]

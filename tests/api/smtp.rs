@@ -37,6 +37,8 @@ struct State {
     most_open: AtomicUsize,
     mail_commands: AtomicUsize,
     starttls_done: AtomicUsize,
+    /// New connections are held open without a greeting.
+    silent: AtomicBool,
 }
 
 impl SmtpSink {
@@ -87,6 +89,12 @@ impl SmtpSink {
             }
         });
         sink
+    }
+
+    /// From now on, accept connections but never greet on them (or, with
+    /// `false`, greet again on new ones).
+    pub fn silent(&self, silent: bool) {
+        self.state.silent.store(silent, Ordering::SeqCst);
     }
 
     /// From now on, answer MAIL FROM with a permanent failure.
@@ -172,7 +180,13 @@ async fn converse(
         .local_addr()
         .map(|address| address.port())
         .unwrap_or(0);
+    let silent = state.silent.load(Ordering::SeqCst);
     let talk = async {
+        if silent {
+            // Held open, never a word, until the sink hangs up.
+            let _held = stream;
+            return std::future::pending::<()>().await;
+        }
         match tls {
             None => speak(stream, state, None).await,
             Some((SinkTls::Starttls, acceptor)) => speak(stream, state, Some(acceptor)).await,

@@ -390,3 +390,50 @@ async fn an_unreadable_mail_ca_stops_start_up_naming_the_file() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_mail_server_that_never_greets_does_not_keep_the_pool() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.timeout_ms = 300;
+    settings.mail.pool_size = 1;
+    let mut service = start(settings).await;
+    sink.silent(true);
+    assert_eq!(service.ask("silent@example.com").await.0, 2);
+    // The server greets again: the one slot of the pool was given back.
+    sink.silent(false);
+    assert_eq!(service.ask("greeted@example.com").await.0, 0);
+    sink.message_to("greeted@example.com").await;
+}
+
+/// A caller that gives up (the gateway's gRPC deadline is shorter than a
+/// slow mail) must not leave a code nobody received, nor a cooldown that
+/// refuses the retry.
+#[tokio::test]
+async fn a_caller_that_gives_up_leaves_no_code_and_no_cooldown() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.timeout_ms = 300;
+    let service = start(settings).await;
+    sink.silent(true);
+    let email = "impatient@example.com";
+    let mut client = service.client.clone();
+    let mut request = tonic::Request::new(GetVerificationRequest {
+        email: email.into(),
+    });
+    request.set_timeout(Duration::from_millis(50));
+    let call = tokio::time::timeout(
+        Duration::from_millis(100),
+        client.get_verification_code(request),
+    );
+    assert!(
+        !matches!(call.await, Ok(Ok(_))),
+        "the call should have been cut off"
+    );
+    // The service finishes on its own: the mail times out, the code goes.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(service.stored(email).await.0, None, "a code is left");
+    let cooldown = format!("{{{}{email}}}:cooldown", service.settings.redis.key_prefix);
+    let left: bool = redis_connection().await.exists(&cooldown).await.unwrap();
+    assert!(!left, "a cooldown is left at {cooldown}");
+}

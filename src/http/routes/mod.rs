@@ -151,18 +151,25 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    let allowed = method.to_string();
-    web::resource(path)
-        .route(web::method(method).to(handler))
-        .default_service(web::to(move || {
-            let allowed = allowed.clone();
-            async move {
-                HttpResponse::MethodNotAllowed()
-                    .insert_header((header::ALLOW, allowed))
-                    .content_type("text/plain; charset=utf-8")
-                    .body("method not allowed\n")
-            }
-        }))
+    // A GET is also answered to HEAD (load balancers probe with it).
+    let head = (method == Method::GET).then(|| web::head().to(handler.clone()));
+    let allowed = match head {
+        Some(_) => format!("{method}, HEAD"),
+        None => method.to_string(),
+    };
+    let mut resource = web::resource(path).route(web::method(method).to(handler));
+    if let Some(head) = head {
+        resource = resource.route(head);
+    }
+    resource.default_service(web::to(move || {
+        let allowed = allowed.clone();
+        async move {
+            HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, allowed))
+                .content_type("text/plain; charset=utf-8")
+                .body("method not allowed\n")
+        }
+    }))
 }
 
 async fn not_found() -> HttpResponse {

@@ -6,6 +6,7 @@
 pub mod mailer;
 mod smtp;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::{Request, Response};
@@ -23,6 +24,14 @@ use crate::kv::{self, RedisPool};
 
 pub struct VerificationServer {
     guard: super::ServiceGuard,
+    issuer: Arc<Issuer>,
+}
+
+/// What issuing a code needs. Each code is issued in a task of its own:
+/// a client that gives up (its deadline) must not cut the work short
+/// between storing the code and withdrawing it after a failed mail, which
+/// would leave a code nobody received and a cooldown that refuses the retry.
+struct Issuer {
     redis: RedisPool,
     mailer: Mailer,
     key_prefix: String,
@@ -42,6 +51,8 @@ enum IssueError {
     Store(#[from] kv::StoreError),
     #[error("mail not sent: {0}")]
     Mail(#[from] mailer::MailError),
+    #[error("issuing the code failed unexpectedly")]
+    Interrupted,
 }
 
 impl IssueError {
@@ -49,7 +60,9 @@ impl IssueError {
         match self {
             IssueError::Store(_) => verification_error::REDIS_FAILED,
             IssueError::TooSoon => verification_error::TOO_SOON,
-            IssueError::InvalidAddress | IssueError::Mail(_) => verification_error::NOT_SENT,
+            IssueError::InvalidAddress | IssueError::Mail(_) | IssueError::Interrupted => {
+                verification_error::NOT_SENT
+            }
         }
     }
 }
@@ -64,12 +77,14 @@ impl VerificationServer {
     pub fn new(settings: &Settings) -> Result<Self, super::ServiceError> {
         Ok(Self {
             guard: super::ServiceGuard::new(&settings.grpc)?,
-            redis: kv::build_pool(&settings.redis)?,
-            mailer: Mailer::new(&settings.mail)?,
-            key_prefix: settings.redis.key_prefix.clone(),
-            redis_timeout: settings.redis.timeout(),
-            code_ttl: Duration::from_secs(settings.verification.code_ttl_secs),
-            cooldown: Duration::from_secs(settings.verification.resend_cooldown_secs),
+            issuer: Arc::new(Issuer {
+                redis: kv::build_pool(&settings.redis)?,
+                mailer: Mailer::new(&settings.mail)?,
+                key_prefix: settings.redis.key_prefix.clone(),
+                redis_timeout: settings.redis.timeout(),
+                code_ttl: Duration::from_secs(settings.verification.code_ttl_secs),
+                cooldown: Duration::from_secs(settings.verification.resend_cooldown_secs),
+            }),
         })
     }
 
@@ -81,6 +96,16 @@ impl VerificationServer {
         VerificationServiceServer::new(self)
     }
 
+    /// Issues a code for `email` to the end, even if the caller goes away.
+    async fn issue(&self, email: Email) -> Result<(), IssueError> {
+        let issuer = Arc::clone(&self.issuer);
+        tokio::spawn(async move { issuer.issue(&email).await })
+            .await
+            .unwrap_or(Err(IssueError::Interrupted))
+    }
+}
+
+impl Issuer {
     async fn issue(&self, email: &Email) -> Result<(), IssueError> {
         let slot = CodeSlot::of(&self.key_prefix, email.as_str());
         let code = new_code();
@@ -120,9 +145,9 @@ impl VerificationService for VerificationServer {
         let raw = request.into_inner().email;
         let (email, masked, outcome) = match Email::parse(&raw) {
             Ok(email) => {
-                let outcome = self.issue(&email).await;
                 let masked = email.masked().to_string();
-                (email.into_string(), masked, outcome)
+                let address = email.as_str().to_owned();
+                (address, masked, self.issue(email).await)
             }
             Err(_) => (
                 raw,
@@ -134,7 +159,7 @@ impl VerificationService for VerificationServer {
             Ok(()) => (verification_error::OK, "code sent".to_owned()),
             Err(error) => {
                 match &error {
-                    IssueError::Store(_) | IssueError::Mail(_) => {
+                    IssueError::Store(_) | IssueError::Mail(_) | IssueError::Interrupted => {
                         log::error!("no code for {masked}: {error}")
                     }
                     IssueError::InvalidAddress | IssueError::TooSoon => {

@@ -34,6 +34,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use crate::backend::GuardedPool;
 use crate::config::{MailSettings, MailTls};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,8 @@ pub enum SmtpError {
     Smtp(#[from] lettre::transport::smtp::Error),
     #[error("no SMTP session within {0:?}")]
     TimedOut(Duration),
+    #[error("the mail server does not accept connections (the cause is logged once)")]
+    Unavailable,
     #[error("mail.tls_ca {path}: {reason}")]
     Ca { path: String, reason: String },
 }
@@ -82,8 +85,13 @@ impl bb8::ManageConnection for Sessions {
     type Connection = Session;
     type Error = SmtpError;
 
+    /// A session, within `mail.timeout_ms`: a server that accepts but never
+    /// greets must not hold a slot of the pool.
     async fn connect(&self) -> Result<Session, SmtpError> {
-        open(&self.0).await
+        let limit = self.0.timeout;
+        tokio::time::timeout(limit, open(&self.0))
+            .await
+            .unwrap_or(Err(SmtpError::TimedOut(limit)))
     }
 
     async fn is_valid(&self, _: &mut Session) -> Result<(), SmtpError> {
@@ -97,10 +105,12 @@ impl bb8::ManageConnection for Sessions {
     }
 }
 
-/// The pool of sessions to the mail server.
+/// The pool of sessions to the mail server. While the server refuses
+/// connections, a mail fails at once instead of waiting `mail.timeout_ms`
+/// for a session that cannot come ([`GuardedPool`]).
 #[derive(Clone)]
 pub struct SmtpPool {
-    pool: bb8::Pool<Sessions>,
+    pool: GuardedPool<Sessions>,
     server: Arc<MailServer>,
 }
 
@@ -140,7 +150,7 @@ impl SmtpPool {
             hello: ClientId::default(),
             timeout: settings.timeout(),
         });
-        let pool = bb8::Pool::builder()
+        let builder = bb8::Pool::builder()
             .max_size(settings.pool_size)
             .min_idle(None)
             .idle_timeout(Some(settings.pool_idle()))
@@ -148,8 +158,9 @@ impl SmtpPool {
             // longer than the idle timeout itself.
             .reaper_rate(settings.pool_idle().min(Duration::from_secs(30)) / 2)
             .test_on_check_out(false)
-            .connection_timeout(settings.timeout())
-            .build_unchecked(Sessions(Arc::clone(&server)));
+            .retry_connection(false);
+        let sessions = Sessions(Arc::clone(&server));
+        let pool = GuardedPool::build("the mail server", builder, sessions, settings.timeout());
         Ok(SmtpPool { pool, server })
     }
 
@@ -168,6 +179,7 @@ impl SmtpPool {
     ) -> Result<(), SmtpError> {
         let mut session = self.pool.get().await.map_err(|error| match error {
             bb8::RunError::User(error) => error,
+            bb8::RunError::TimedOut if self.pool.is_down() => SmtpError::Unavailable,
             bb8::RunError::TimedOut => SmtpError::TimedOut(self.server.timeout),
         })?;
         match session.connection.send(envelope, message).await {
@@ -181,21 +193,16 @@ impl SmtpPool {
             // dropped session.
             Err(error) if session.sent > 0 && !error.is_permanent() => {
                 log::debug!("SMTP session dropped ({error}); sending on a new one");
+                session.mark_broken();
                 drop(session);
+                // A session of its own (another pooled one may be as stale).
                 let mut fresh = open(&self.server).await?;
                 fresh.connection.send(envelope, message).await?;
-                fresh.sent += 1;
-                // Into the pool for the next mail, if there is room.
-                let _ = self.pool.add(fresh);
+                fresh.connection.quit().await.ok();
                 Ok(())
             }
             Err(error) => Err(error.into()),
         }
-    }
-
-    /// Sessions open now, for tests and metrics.
-    pub fn open_sessions(&self) -> u32 {
-        self.pool.state().connections
     }
 }
 
