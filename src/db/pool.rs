@@ -58,6 +58,10 @@ pub fn build_pool(settings: &MysqlSettings) -> DbPool {
 pub enum DbError {
     #[error("no database connection: {0}")]
     Checkout(bb8::RunError<PoolError>),
+    /// A connection attempt failed within the last seconds (its cause is
+    /// logged once, as a warning): the request failed at once.
+    #[error("the database does not accept connections")]
+    Down,
     #[error("database did not answer within {0:?}")]
     TimedOut(std::time::Duration),
     #[error("database: {0}")]
@@ -75,7 +79,10 @@ pub async fn with_connection<T>(
     work: impl AsyncFnOnce(&mut AsyncMysqlConnection) -> QueryResult<T>,
 ) -> Result<T, DbError> {
     let limit = pool.timeout();
-    let mut pooled = pool.get().await.map_err(DbError::Checkout)?;
+    let mut pooled = pool.get().await.map_err(|error| match error {
+        bb8::RunError::TimedOut if pool.is_down() => DbError::Down,
+        error => DbError::Checkout(error),
+    })?;
     let Ok(result) = tokio::time::timeout(limit, work(&mut pooled)).await else {
         pooled.mark_broken();
         return Err(DbError::TimedOut(limit));

@@ -25,6 +25,10 @@ pub type RedisPool = GuardedPool<RedisConnectionManager>;
 pub enum StoreError {
     #[error("redis did not answer within {0:?}")]
     TimedOut(Duration),
+    /// A connection attempt failed within the last seconds (its cause is
+    /// logged once, as a warning): the request failed at once.
+    #[error("redis does not accept connections")]
+    Down,
     #[error("redis: {0}")]
     Redis(#[from] RedisError),
 }
@@ -73,6 +77,7 @@ where
         let mut pooled = match pool.get().await {
             Ok(pooled) => pooled,
             Err(bb8::RunError::User(error)) => return Err(StoreError::Redis(error)),
+            Err(bb8::RunError::TimedOut) if pool.is_down() => return Err(StoreError::Down),
             Err(bb8::RunError::TimedOut) => return Err(StoreError::TimedOut(limit)),
         };
         // The multiplexed connection is cheap to clone; the pooled one is

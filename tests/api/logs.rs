@@ -246,3 +246,48 @@ async fn backend_credentials_never_reach_the_log_and_access_lines_are_complete()
         "duration: {access}"
     );
 }
+
+/// A backend that refuses connections is named as such on each failed
+/// request's line (its cause once, as a warning), not as a timeout the
+/// request never waited for.
+#[actix_web::test]
+async fn a_refusing_backend_is_logged_as_refusing_not_as_a_timeout() {
+    let (mysql, redis) = (
+        crate::peers::closed_port().await,
+        crate::peers::closed_port().await,
+    );
+    let mut settings = crate::helpers::test_settings();
+    settings.mysql.port = mysql;
+    settings.mysql.run_migrations = false;
+    settings.redis.port = redis;
+    let mut command = crate::helpers::gateway_command(&settings);
+    command
+        .arg("serve")
+        .env("GATEWAY_MYSQL__RUN_MIGRATIONS", "false");
+    let mut gateway = crate::helpers::RunningBinary::start(command);
+    let port = gateway.port_after("gateway listening on ");
+    let client = reqwest::Client::new();
+    let post = async |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        client
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let check = serde_json::json!({"username": "u", "email": "u@example.com"});
+    assert_eq!(post("/check_accountexists", check).await["error"], 10);
+    let login = serde_json::json!({"username": "u", "password": "Correct-Horse-7"});
+    assert_eq!(post("/trylogin_server", login).await["error"], 8);
+    let log = gateway.stop();
+    assert!(
+        log.contains("answering 10: the database does not accept connections"),
+        "{log}"
+    );
+    assert!(log.contains("redis does not accept connections"), "{log}");
+    assert!(!log.contains("did not answer within"), "{log}");
+}
