@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, account_body};
+use crate::helpers::{TestApp, account_body, post_ok};
 
 #[actix_web::test]
 async fn wrong_codes_use_up_the_code() {
@@ -358,11 +358,8 @@ async fn a_parallel_burst_over_several_workers_is_counted_exactly() {
     let url = format!("{}/check_accountexists", app.address);
     let body = json!({"username": "nobody", "email": "nobody@example.com"});
     let answers = join_all((0..200).map(|n| {
-        let request = clients[n % clients.len()].post(&url).json(&body);
-        async move {
-            let answer: Value = request.send().await.unwrap().json().await.unwrap();
-            answer["error"].as_i64().unwrap()
-        }
+        let (client, url, body) = (&clients[n % clients.len()], url.clone(), &body);
+        async move { post_ok(client, url, body).await["error"].as_i64().unwrap() }
     }))
     .await;
     let served = answers.iter().filter(|error| **error == 12).count();

@@ -267,22 +267,13 @@ async fn a_refusing_backend_is_logged_as_refusing_not_as_a_timeout() {
     let mut gateway = crate::helpers::RunningBinary::start(command);
     let port = gateway.port_after("gateway listening on ");
     let client = reqwest::Client::new();
-    let post = async |path: &str, body: serde_json::Value| -> serde_json::Value {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        client
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
-    let check = serde_json::json!({"username": "u", "email": "u@example.com"});
-    assert_eq!(post("/check_accountexists", check).await["error"], 10);
-    let login = serde_json::json!({"username": "u", "password": "Correct-Horse-7"});
-    assert_eq!(post("/trylogin_server", login).await["error"], 8);
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let check = json!({"username": "u", "email": "u@example.com"});
+    let checked = crate::helpers::post_ok(&client, url("/check_accountexists"), &check).await;
+    assert_eq!(checked["error"], 10);
+    let login = json!({"username": "u", "password": "Correct-Horse-7"});
+    let logged_in = crate::helpers::post_ok(&client, url("/trylogin_server"), &login).await;
+    assert_eq!(logged_in["error"], 8);
     let log = gateway.stop();
     assert!(
         log.contains("answering 10: the database does not accept connections"),

@@ -3,7 +3,7 @@
 //! accepts, counts its connections and MAIL commands, and can be told to
 //! refuse mail or to drop every connection.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ struct State {
     starttls_done: AtomicUsize,
     /// New connections are held open without a greeting.
     silent: AtomicBool,
+    /// How long the answer to a mail's end (`.`) waits, in milliseconds.
+    data_reply_delay_ms: AtomicU64,
 }
 
 impl SmtpSink {
@@ -95,6 +97,14 @@ impl SmtpSink {
     /// `false`, greet again on new ones).
     pub fn silent(&self, silent: bool) {
         self.state.silent.store(silent, Ordering::SeqCst);
+    }
+
+    /// From now on, answer the end of each mail only after `delay`.
+    pub fn delay_data_reply(&self, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.state
+            .data_reply_delay_ms
+            .store(millis, Ordering::SeqCst);
     }
 
     /// From now on, answer MAIL FROM with a permanent failure.
@@ -295,6 +305,8 @@ async fn converse_on(
                     message.push(line.strip_prefix('.').map_or(line.clone(), str::to_owned));
                 }
                 state.messages.lock().unwrap().push(message.join("\n"));
+                let delay = state.data_reply_delay_ms.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(delay)).await;
                 write(&mut stream, "250 OK queued").await
             }
             "QUIT" => {

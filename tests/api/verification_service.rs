@@ -437,3 +437,21 @@ async fn a_caller_that_gives_up_leaves_no_code_and_no_cooldown() {
     let left: bool = redis_connection().await.exists(&cooldown).await.unwrap();
     assert!(!left, "a cooldown is left at {cooldown}");
 }
+
+/// A mail cut off by `mail.timeout_ms` leaves its session out of step (the
+/// late answer would be read as the next command's): it is not used again.
+#[tokio::test]
+async fn a_session_whose_mail_was_cut_off_is_not_used_again() {
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.timeout_ms = 300;
+    let mut service = start(settings).await;
+    sink.delay_data_reply(Duration::from_millis(600));
+    assert_eq!(service.ask("slow@example.com").await.0, 2);
+    sink.delay_data_reply(Duration::ZERO);
+    // The late answer has gone out by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(service.ask("next@example.com").await.0, 0);
+    sink.message_to("next@example.com").await;
+    assert_eq!(sink.connections(), 2, "the cut-off session carried a mail");
+}

@@ -76,6 +76,20 @@ enum Tls {
 pub struct Session {
     connection: AsyncSmtpConnection,
     sent: u64,
+    /// A mail was under way when its future was dropped (the timeout, or
+    /// the caller gone): the server's answers are now out of step with
+    /// the commands, so the session must not carry another mail.
+    unfinished: bool,
+}
+
+impl Session {
+    async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Result<(), SmtpError> {
+        self.unfinished = true;
+        self.connection.send(envelope, message).await?;
+        self.unfinished = false;
+        self.sent += 1;
+        Ok(())
+    }
 }
 
 /// Opens sessions for the pool.
@@ -101,7 +115,7 @@ impl bb8::ManageConnection for Sessions {
     }
 
     fn has_broken(&self, session: &mut Session) -> bool {
-        session.connection.has_broken()
+        session.unfinished || session.connection.has_broken()
     }
 }
 
@@ -182,26 +196,23 @@ impl SmtpPool {
             bb8::RunError::TimedOut if self.pool.is_down() => SmtpError::Unavailable,
             bb8::RunError::TimedOut => SmtpError::TimedOut(self.server.timeout),
         })?;
-        match session.connection.send(envelope, message).await {
-            Ok(_) => {
-                session.sent += 1;
-                Ok(())
-            }
+        match session.send(envelope, message).await {
+            Ok(()) => Ok(()),
             // A session that has sent before may have been closed by the
             // server since (its idle timeout, a restart): a new one gets
             // the mail. A refusal (5xx) is the server's answer, not a
             // dropped session.
-            Err(error) if session.sent > 0 && !error.is_permanent() => {
+            Err(SmtpError::Smtp(error)) if session.sent > 0 && !error.is_permanent() => {
                 log::debug!("SMTP session dropped ({error}); sending on a new one");
                 session.mark_broken();
                 drop(session);
                 // A session of its own (another pooled one may be as stale).
                 let mut fresh = open(&self.server).await?;
-                fresh.connection.send(envelope, message).await?;
+                fresh.send(envelope, message).await?;
                 fresh.connection.quit().await.ok();
                 Ok(())
             }
-            Err(error) => Err(error.into()),
+            Err(error) => Err(error),
         }
     }
 }
@@ -243,6 +254,7 @@ async fn open(server: &MailServer) -> Result<Session, SmtpError> {
     Ok(Session {
         connection,
         sent: 0,
+        unfinished: false,
     })
 }
 
