@@ -103,7 +103,10 @@ http {{
     /// Access-log lines: (status, instances tried, X-Forwarded-For).
     fn served(&self) -> Vec<(u16, Vec<String>, String)> {
         let log = std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default();
-        log.lines()
+        // Only whole lines: nginx may be writing the last one.
+        let complete = log.rfind('\n').map_or("", |end| &log[..end]);
+        complete
+            .lines()
             .map(|line| {
                 let fields: Vec<&str> = line.split('"').collect();
                 let status = fields[0].trim().parse().unwrap();
@@ -386,11 +389,20 @@ async fn two_instances_behind_nginx_share_codes_and_limits_and_survive_a_stop() 
     let (status, exited_at, first_log) = exit.await.unwrap();
     let total = sent.load(Ordering::Relaxed);
 
-    let load: Vec<_> = nginx
-        .served()
-        .into_iter()
-        .filter(|(_, _, forwarded)| forwarded.starts_with("10."))
-        .collect();
+    // nginx writes a request's line after its answer has gone out: wait
+    // (5 s at most) for the last ones.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let load = loop {
+        let load: Vec<_> = nginx
+            .served()
+            .into_iter()
+            .filter(|(_, _, forwarded)| forwarded.starts_with("10."))
+            .collect();
+        if load.len() as u64 >= total || Instant::now() >= deadline {
+            break load;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let per_instance = |port: u16| {
         let upstream = format!("127.0.0.1:{port}");
         load.iter()
