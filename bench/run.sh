@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: a release build of `gateway-server all` (MariaDB and Redis
 # behind it, rate limiting on) against the bare baseline
-# (examples/bare_baseline.rs: actix-web + diesel-async/bb8-redis doing the
+# (examples/bare_baseline.rs: actix-web + diesel-async/bb8 doing the
 # same I/O, nothing else), run alternately with wrk, keep-alive and
 # short connections; then the raw argon2 rates, a login flood, the peak RSS
 # and 10,000 idle keep-alive connections; then each thread's share of the
@@ -34,6 +34,8 @@ cargo build --release --quiet --example bare_baseline --example smtp_sink --exam
 
 mysql_q() { mysql --protocol=TCP -h127.0.0.1 -uroot -N -e "$1"; }
 mysql_q "DROP DATABASE IF EXISTS $DB"
+. scripts/chat-stand-in.sh
+start_chat_stand_in 0
 
 cat > "$CONFIG" <<TOML
 [http]
@@ -47,7 +49,7 @@ port = 0
 [[balance.chat_servers]]
 name = "bench-chat"
 host = "127.0.0.1"
-port = 8090
+port = $chat_stand_in_port
 [mysql]
 database = "$DB"
 [redis]
@@ -66,8 +68,8 @@ BASELINE=$!
 GATEWAY4=
 MAIL_PIDS=
 cleanup() {
-  kill "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS 2>/dev/null || true
-  wait "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS 2>/dev/null || true
+  kill "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS "$chat_stand_in_pid" 2>/dev/null || true
+  wait "$GATEWAY" "$BASELINE" $GATEWAY4 $MAIL_PIDS "$chat_stand_in_pid" 2>/dev/null || true
   rm -f "$CONFIG"
   mysql_q "DROP DATABASE IF EXISTS $DB" || true
   for pattern in "$PREFIX*" "{$PREFIX*"; do

@@ -3,7 +3,7 @@
 //! validation, no limits, no access log.
 //!
 //! * `POST /check_accountexists`: the gateway's SELECT (diesel-async + bb8);
-//! * `POST /redis_get`: one Redis GET (bb8-redis);
+//! * `POST /redis_get`: one Redis GET (bb8 with redis-rs' manager);
 //! * `POST /fixed`: a fixed JSON answer, no I/O.
 //!
 //! `bare_baseline argon2 SECONDS THREADS` instead prints the raw argon2id
@@ -50,7 +50,7 @@ async fn check(state: web::Data<State>, body: web::Json<Account>) -> HttpRespons
 
 async fn redis_get(state: web::Data<State>) -> HttpResponse {
     let conn = state.redis.get().await.expect("redis");
-    let mut conn = redis::aio::MultiplexedConnection::clone(&conn);
+    let mut conn = gateway_server::kv::Connection::clone(&conn);
     let value: Option<String> = conn.get("bench_baseline_key").await.expect("get");
     HttpResponse::Ok().json(serde_json::json!({"error": 0, "value": value}))
 }

@@ -20,10 +20,12 @@ cd "$(dirname "$0")/.."
 
 examples=${1:-100}
 . scripts/tools-venv.sh
+. scripts/chat-stand-in.sh
 
 cargo build --quiet --bin gateway-server
 
 work=$(mktemp -d)
+start_chat_stand_in 0
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 database="gateway_api_check_$$"
 prefix="api-check-$$:"
@@ -47,13 +49,14 @@ ip_burst = 1000000
 [[balance.chat_servers]]
 name = "chat-1"
 host = "127.0.0.1"
-port = 8090
+port = $chat_stand_in_port
 TOML
 
 target/debug/gateway-server --config "$work/gateway.toml" all > "$work/gateway.log" 2>&1 &
 gateway=$!
 cleanup() {
   kill "$gateway" 2>/dev/null && wait "$gateway" 2>/dev/null || true
+  kill "$chat_stand_in_pid" 2>/dev/null || true
   mysql --protocol=TCP -h"${GATEWAY_MYSQL__HOST:-127.0.0.1}" -P"${GATEWAY_MYSQL__PORT:-3306}" -uroot \
     -e "DROP DATABASE IF EXISTS \`$database\`" || true
   # In Lua: generated usernames put quotes and newlines into key names.

@@ -4,13 +4,18 @@
 # where they answer, started privately (under target/backends/, on free
 # ports) where they do not, and installed when missing (as root; otherwise
 # the packages to install are named). Demo settings: mails written to
-# target/demo/mail-outbox, one chat server listed. Ctrl-C stops everything.
+# target/demo/mail-outbox, one chat server listed and a stand-in listening
+# at its address (scripts/chat-stand-in.py: the balance service hands out
+# only chat servers that answer its probes). Ctrl-C stops everything.
 # Arguments go to the gateway (e.g. `scripts/run.sh --config my.toml`
 # replaces the demo settings).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/backends.sh
+. scripts/chat-stand-in.sh
 ensure_backends
+start_chat_stand_in "${DEMO_CHAT_PORT:-8090}"
+_backend_pids+=("$chat_stand_in_pid")
 
 cargo build --release --quiet
 demo=$PWD/target/demo
@@ -22,7 +27,7 @@ outbox_dir = "$demo/mail-outbox"
 [[balance.chat_servers]]
 name = "chat-1"
 host = "127.0.0.1"
-port = 8090
+port = $chat_stand_in_port
 TOML
 port=${GATEWAY_HTTP__PORT:-8080}
 cat <<TRY

@@ -114,6 +114,15 @@ pub struct BalanceSettings {
     /// Chat servers known from the start, for chat servers that do not
     /// register themselves (a server that does would be refused with 7).
     pub chat_servers: Vec<StaticChatServer>,
+    /// Every registered server is probed (TCP connect) this often.
+    pub probe_interval_secs: u64,
+    /// Failed probes in a row after which a server is down: kept in the
+    /// registry, no longer handed out, up again at its next answer.
+    pub probe_failures: u32,
+    /// `GET /metrics` of the `balance` role (`balance_server_up`) listens
+    /// here, on `host`; 0 turns it off. In `all` the gateway's own
+    /// `/metrics` shows the same gauge.
+    pub metrics_port: u16,
 }
 
 /// One `[[balance.chat_servers]]` entry.
@@ -131,11 +140,18 @@ impl Default for BalanceSettings {
             port: 59900,
             token_ttl_secs: 86400,
             chat_servers: Vec::new(),
+            probe_interval_secs: 5,
+            probe_failures: 2,
+            metrics_port: 59901,
         }
     }
 }
 
 impl BalanceSettings {
+    pub fn probe_interval(&self) -> Duration {
+        Duration::from_secs(self.probe_interval_secs)
+    }
+
     /// The service's URI, `https` when `grpc.tls_ca` is set.
     pub fn uri(&self, grpc: &GrpcSettings) -> String {
         grpc.peer_uri(&self.host, self.port)
@@ -285,6 +301,15 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Bound on one Redis command, pool checkout included.
     pub timeout_ms: u64,
+    /// Nodes of a Redis Cluster to start from (`host:port`, a list or one
+    /// comma-separated string). Empty: the one server at `host`:`port`.
+    #[serde(deserialize_with = "listed")]
+    pub cluster_nodes: Vec<String>,
+    /// Speak TLS to Redis (every node, in cluster mode).
+    pub tls: bool,
+    /// PEM CA certificate that signed the Redis servers' certificates;
+    /// unset: the system's trusted roots.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Default for RedisSettings {
@@ -297,6 +322,9 @@ impl Default for RedisSettings {
             pool_size: 16,
             key_prefix: String::new(),
             timeout_ms: 2000,
+            cluster_nodes: Vec::new(),
+            tls: false,
+            tls_ca: None,
         }
     }
 }
@@ -304,6 +332,10 @@ impl Default for RedisSettings {
 impl RedisSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_nodes.is_empty()
     }
 }
 
@@ -518,6 +550,14 @@ impl Settings {
             ("redis.timeout_ms", self.redis.timeout_ms),
             ("mysql.connect_timeout_ms", self.mysql.connect_timeout_ms),
             ("mysql.checkout_timeout_ms", self.mysql.checkout_timeout_ms),
+            (
+                "balance.probe_interval_secs",
+                self.balance.probe_interval_secs,
+            ),
+            (
+                "balance.probe_failures",
+                u64::from(self.balance.probe_failures),
+            ),
         ];
         if let Some((name, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
             return invalid(&format!("{name} must be at least 1"));
@@ -535,6 +575,22 @@ impl Settings {
             .any(|server| server.name.trim().is_empty())
         {
             return invalid("every balance.chat_servers entry needs a name");
+        }
+        if self.redis.is_cluster() && self.redis.db != 0 {
+            return invalid(
+                "redis.db must be 0 with redis.cluster_nodes (a cluster has one database)",
+            );
+        }
+        if let Some(node) = self
+            .redis
+            .cluster_nodes
+            .iter()
+            .find(|node| split_host_port(node).is_none())
+        {
+            return invalid(&format!("redis.cluster_nodes: {node:?} is not host:port"));
+        }
+        if self.redis.tls_ca.is_some() && !self.redis.tls {
+            return invalid("redis.tls_ca is set but redis.tls is false");
         }
         if self.redis.key_prefix.contains(['{', '}']) {
             return invalid("redis.key_prefix must not contain { or } (they form hash tags)");
@@ -564,9 +620,20 @@ fn is_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
-/// `["10.0.0.1", "10.1.0.0/16"]` or `"10.0.0.1, 10.1.0.0/16"`; a bare
-/// address is a network of one.
-fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+/// `host:port` (`[::1]:7000` for an IPv6 address) as host and port.
+pub fn split_host_port(node: &str) -> Option<(String, u16)> {
+    let (host, port) = node.trim().rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host);
+    let port = port.parse::<u16>().ok().filter(|port| *port > 0)?;
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_owned(), port))
+}
+
+/// A list written as a list or as one comma-separated string (what an
+/// environment variable can hold), its items trimmed, empty ones dropped.
+fn listed<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Listed {
@@ -577,10 +644,18 @@ fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpN
         Listed::Many(items) => items,
         Listed::One(text) => text.split(',').map(str::to_owned).collect(),
     };
-    items
+    Ok(items
         .iter()
-        .map(|item| item.trim())
+        .map(|item| item.trim().to_owned())
         .filter(|item| !item.is_empty())
+        .collect())
+}
+
+/// `["10.0.0.1", "10.1.0.0/16"]` or `"10.0.0.1, 10.1.0.0/16"`; a bare
+/// address is a network of one.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    listed(deserializer)?
+        .iter()
         .map(|item| {
             item.parse::<ipnet::IpNet>()
                 .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))

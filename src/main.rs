@@ -72,6 +72,15 @@ async fn balance(settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let service = BalanceServer::new(&settings)?;
     let stop = shutdown_signal()?;
     let listener = services::bind(&settings.balance.host, settings.balance.port).await?;
+    if settings.balance.metrics_port != 0 {
+        let registry = gateway_server::metrics::namespaced_registry()?;
+        registry.register(Box::new(service.up_gauge()))?;
+        let metrics = std::net::TcpListener::bind((
+            settings.balance.host.as_str(),
+            settings.balance.metrics_port,
+        ))?;
+        actix_web::rt::spawn(services::serve_metrics(registry, metrics)?);
+    }
     services::serve_balance(service, listener, stop).await?;
     Ok(())
 }

@@ -103,7 +103,7 @@ const LATENCY_BUCKETS: [f64; 15] = [
 
 impl Metrics {
     pub fn new() -> Result<Metrics, prometheus::Error> {
-        let registry = Registry::new_custom(Some("gateway".into()), None)?;
+        let registry = namespaced_registry()?;
         let requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -279,15 +279,34 @@ impl Metrics {
         }
     }
 
+    /// Shows `collector` too (the balance service's gauge, in `all`).
+    pub fn register(
+        &self,
+        collector: Box<dyn prometheus::core::Collector>,
+    ) -> Result<(), prometheus::Error> {
+        self.registry.register(collector)
+    }
+
     /// Everything registered, in the text exposition format.
     pub fn render(&self) -> Result<(String, String), prometheus::Error> {
-        let encoder = TextEncoder::new();
-        let mut text = Vec::new();
-        encoder.encode(&self.registry.gather(), &mut text)?;
-        let text = String::from_utf8(text)
-            .map_err(|error| prometheus::Error::Msg(format!("metrics text: {error}")))?;
-        Ok((encoder.format_type().to_owned(), text))
+        render(&self.registry)
     }
+}
+
+/// A registry of the gateway's namespace, for a process that shows only
+/// its own few metrics (the `balance` role).
+pub fn namespaced_registry() -> Result<Registry, prometheus::Error> {
+    Registry::new_custom(Some("gateway".into()), None)
+}
+
+/// What `registry` holds, as content type and text exposition format.
+pub fn render(registry: &Registry) -> Result<(String, String), prometheus::Error> {
+    let encoder = TextEncoder::new();
+    let mut text = Vec::new();
+    encoder.encode(&registry.gather(), &mut text)?;
+    let text = String::from_utf8(text)
+        .map_err(|error| prometheus::Error::Msg(format!("metrics text: {error}")))?;
+    Ok((encoder.format_type().to_owned(), text))
 }
 
 #[cfg(test)]

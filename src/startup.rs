@@ -226,6 +226,7 @@ impl AllInOne {
         // Build both services before serving, so bad settings fail start-up.
         let verification_service = services::verification::VerificationServer::new(&settings)?;
         let balance_service = services::balance::BalanceServer::new(&settings)?;
+        let balance_up = balance_service.up_gauge();
         let (verification_port, balance_port) = (settings.verification.port, settings.balance.port);
         let forever = std::future::pending::<()>;
         actix_web::rt::spawn(async move {
@@ -242,6 +243,10 @@ impl AllInOne {
             }
         });
         let gateway = Application::build_stopped_by(settings, Box::pin(signal)).await?;
+        // One `/metrics` for the whole system.
+        if let Err(error) = gateway.workers().metrics().register(Box::new(balance_up)) {
+            log::warn!("balance gauge not shown in /metrics: {error}");
+        }
         Ok(AllInOne {
             gateway,
             verification_port,

@@ -53,6 +53,25 @@ pub fn login_counts(prefix: &str) -> String {
     format!("{prefix}redis_server")
 }
 
+/// Registered servers of one kind (`chat` or `grpc`): hash of name →
+/// `{"host":…,"port":…}`. Like every key of the balance service's own, it
+/// carries `redis_server` as its hash tag, so one script or transaction can
+/// read the registry, its probe results and the login counts together.
+pub fn server_registry(prefix: &str, kind: &str) -> String {
+    format!("{{{prefix}redis_server}}:{kind}_servers")
+}
+
+/// Failed probes in a row of each registered server of one kind: hash of
+/// name → count (missing: the last probe succeeded, or none ran yet).
+pub fn server_failures(prefix: &str, kind: &str) -> String {
+    format!("{{{prefix}redis_server}}:{kind}_failures")
+}
+
+/// Held by the balance replica that probes the servers this interval.
+pub fn prober_lease(prefix: &str) -> String {
+    format!("{{{prefix}redis_server}}:prober")
+}
+
 /// Key of the chat-server token of user `uuid`.
 pub fn user_token(prefix: &str, uuid: i32) -> String {
     format!("{prefix}user_token_{uuid}")
@@ -106,6 +125,32 @@ mod tests {
                 assert!(!key.contains(':') && !key.contains('{'), "{key}");
             }
         }
+    }
+
+    #[test]
+    fn the_registry_shares_the_login_counts_slot() {
+        use redis::cluster_routing::Slot;
+        let get_slot = |key: &[u8]| Slot::for_key(key);
+        for prefix in ["", "t1:"] {
+            let counts = get_slot(login_counts(prefix).as_bytes());
+            for key in [
+                server_registry(prefix, "chat"),
+                server_failures(prefix, "grpc"),
+                prober_lease(prefix),
+            ] {
+                assert_eq!(get_slot(key.as_bytes()), counts, "{key}");
+            }
+        }
+        // And an address's keys share its code's slot.
+        let code = get_slot(verification_code("t1:", "a@b.co").as_bytes());
+        assert_eq!(
+            get_slot(verification_cooldown("t1:", "a@b.co").as_bytes()),
+            code
+        );
+        assert_eq!(
+            get_slot(verification_attempts("t1:", "a@b.co").as_bytes()),
+            code
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! that keep multi-step operations atomic.
 
 pub mod codes;
+pub mod connection;
 pub mod counters;
 pub mod keys;
 
@@ -10,15 +11,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use bb8::Pool;
-use bb8_redis::RedisConnectionManager;
-use redis::aio::MultiplexedConnection;
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisError};
-use secrecy::ExposeSecret;
+use redis::RedisError;
 
+pub use self::connection::Connection;
 use crate::backend::GuardedPool;
 use crate::config::RedisSettings;
 
-pub type RedisPool = GuardedPool<RedisConnectionManager>;
+/// Connections to one Redis server or to a Redis Cluster
+/// (`redis.cluster_nodes`).
+pub type RedisPool = GuardedPool<connection::Manager>;
 
 /// Why a Redis operation did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -36,18 +37,7 @@ pub enum StoreError {
 /// Builds the pool without connecting: the gateway starts while Redis is
 /// down, and each request finds out for itself within `redis.timeout_ms`.
 pub fn build_pool(settings: &RedisSettings) -> Result<RedisPool, RedisError> {
-    let mut redis = RedisConnectionInfo::default().set_db(settings.db);
-    let password = settings.password.expose_secret();
-    if !password.is_empty() {
-        redis = redis.set_password(password);
-    }
-    // redis-rs leaves Nagle's algorithm on: commands of concurrent requests
-    // on one multiplexed connection would wait for each other's ACKs.
-    let info = ConnectionAddr::Tcp(settings.host.clone(), settings.port)
-        .into_connection_info()?
-        .set_redis_settings(redis)
-        .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
-    let manager = RedisConnectionManager::new(info)?;
+    let manager = connection::Manager::new(settings)?;
     let builder = Pool::builder()
         .max_size(settings.pool_size)
         // A multiplexed connection notices a dead socket on its next command;
@@ -70,7 +60,7 @@ pub async fn with_connection<T, F, Fut>(
     operation: F,
 ) -> Result<T, StoreError>
 where
-    F: FnOnce(MultiplexedConnection) -> Fut,
+    F: FnOnce(Connection) -> Fut,
     Fut: Future<Output = Result<T, RedisError>>,
 {
     let attempt = async {
@@ -82,7 +72,7 @@ where
         };
         // The multiplexed connection is cheap to clone; the pooled one is
         // held until the answer, so a connection error can retire it.
-        let result = operation(MultiplexedConnection::clone(&pooled)).await;
+        let result = operation(Connection::clone(&pooled)).await;
         if let Err(error) = &result
             && (error.is_io_error()
                 || error.is_connection_dropped()

@@ -61,6 +61,8 @@ pub enum ServiceError {
     Serve(#[from] tonic::transport::Error),
     #[error("gRPC TLS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
 }
 
 /// Serves the verification service on `listener` until `shutdown` resolves.
@@ -81,8 +83,20 @@ pub async fn serve_balance(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let guard = service.guard().clone();
+    // Probing stops when serving does (the handle aborts it on drop).
+    let probing = AbortOnDrop(service.start_probing().await);
     let routes = Routes::new(InterceptedService::new(service.into_service(), guard.check));
-    serve("balance", routes, guard.tls, listener, shutdown).await
+    let served = serve("balance", routes, guard.tls, listener, shutdown).await;
+    drop(probing);
+    served
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn serve(
@@ -107,6 +121,43 @@ async fn serve(
         )
         .await?;
     Ok(())
+}
+
+/// `GET /metrics` of a companion service (Prometheus' text format) on a
+/// listener of its own; anything else is 404.
+pub fn serve_metrics(
+    registry: prometheus::Registry,
+    listener: std::net::TcpListener,
+) -> Result<actix_web::dev::Server, ServiceError> {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let registry = web::Data::new(registry);
+    if let Ok(address) = listener.local_addr() {
+        log::info!("metrics listening on {address}");
+    }
+    let server = HttpServer::new(move || {
+        App::new().app_data(registry.clone()).route(
+            "/metrics",
+            web::get().to(|registry: web::Data<prometheus::Registry>| async move {
+                match crate::metrics::render(&registry) {
+                    Ok((content_type, text)) => {
+                        HttpResponse::Ok().content_type(content_type).body(text)
+                    }
+                    Err(error) => {
+                        log::error!("cannot render metrics: {error}");
+                        HttpResponse::InternalServerError().finish()
+                    }
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|source| ServiceError::Bind {
+        address: "metrics listener".into(),
+        source,
+    })?;
+    Ok(server.run())
 }
 
 fn log_listening(name: &str, listener: &TcpListener) {

@@ -495,6 +495,8 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
             (6379, redis.port),
             (65500, 0),
             (59900, 0),
+            // The balance role's /metrics: 0 turns it off here.
+            (59901, 0),
             (8080, 0),
         ]),
         database: database.clone(),
@@ -561,7 +563,10 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
         .await
         .expect_err("no token, no call");
     assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
-    let mut register = tonic::Request::new(crate::balance_service::server("chat-1", "8090"));
+    // A chat server that answers the balance service's probes.
+    let chat = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let chat_port = chat.local_addr().unwrap().port().to_string();
+    let mut register = tonic::Request::new(crate::balance_service::server("chat-1", &chat_port));
     register.metadata_mut().insert(
         "authorization",
         format!("Bearer {}", variables["GRPC_AUTH_TOKEN"])
@@ -613,9 +618,9 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     assert_eq!(login["error"], 0, "{login}");
     assert_eq!(
         (login["host"].as_str(), login["port"].as_str()),
-        (Some("127.0.0.1"), Some("8090"))
+        (Some("127.0.0.1"), Some(chat_port.as_str()))
     );
 
-    drop(gateway);
+    drop((gateway, chat));
     let _ = std::fs::remove_dir_all(root);
 }

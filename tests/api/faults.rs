@@ -392,12 +392,17 @@ async fn the_balance_service_survives_redis_going_away() {
     let mut settings = test_settings();
     settings.redis.port = redis.port;
     settings.redis.timeout_ms = PATIENT_MS;
+    // A listed chat server, listening: registered again when Redis comes
+    // back empty (this one keeps nothing on disk).
+    let chat = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    settings.balance.chat_servers = vec![gateway_server::config::StaticChatServer {
+        name: "chat".into(),
+        host: "127.0.0.1".into(),
+        port: chat.local_addr().unwrap().port(),
+    }];
+    settings.balance.probe_interval_secs = 1;
     let balance = crate::balance_service::Balance::start_with(settings).await;
     let mut client = balance.client.clone();
-    client
-        .register_chatting_server_instance(crate::balance_service::server("chat", "8090"))
-        .await
-        .unwrap();
     let mut allocate = async move || {
         let request = RegisterToBalancer { uuid: 1 };
         client

@@ -116,6 +116,11 @@ pub fn test_settings() -> Settings {
     settings.redis.password = decode(redis.password().unwrap_or_default()).into();
     settings.redis.key_prefix = format!("{}:", unique_name("kv"));
     settings.security.hash_threads = 2;
+    // Tests register chat servers at addresses nothing listens on: no probe
+    // after the first round marks them down. The liveness tests set their
+    // own interval, and real listeners.
+    settings.balance.probe_interval_secs = 3600;
+    settings.balance.metrics_port = 0;
     // Tests from one address send far more than the default burst; the
     // limit tests set their own.
     settings.limits.ip_burst = 100_000;
@@ -385,6 +390,14 @@ pub fn gateway_command(settings: &Settings) -> std::process::Command {
         ("HTTP__WORKERS", "1".into()),
         ("VERIFICATION__PORT", settings.verification.port.to_string()),
         ("BALANCE__PORT", settings.balance.port.to_string()),
+        (
+            "BALANCE__PROBE_INTERVAL_SECS",
+            settings.balance.probe_interval_secs.to_string(),
+        ),
+        (
+            "BALANCE__METRICS_PORT",
+            settings.balance.metrics_port.to_string(),
+        ),
         ("MYSQL__HOST", settings.mysql.host.clone()),
         ("MYSQL__PORT", settings.mysql.port.to_string()),
         ("MYSQL__USERNAME", settings.mysql.username.clone()),

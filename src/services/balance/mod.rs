@@ -1,11 +1,13 @@
 //! `message.BalancerService`, with the behaviour of the original balance
 //! service (docs/PROTOCOL.md §2): chat-server and gRPC-server registries by name,
 //! the least-loaded chat server from hash `redis_server`, and user tokens at
-//! `user_token_<uuid>`.
+//! `user_token_<uuid>`. Unlike the original, the registries live in Redis
+//! (any number of replicas, nothing lost on a restart) and only servers that
+//! answer their probes are handed out.
 
+pub mod prober;
 pub mod registry;
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -13,7 +15,8 @@ use redis::{AsyncCommands, Script};
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response};
 
-use self::registry::{Registration, Registry, ServerAddress, least_loaded};
+use self::prober::Prober;
+use self::registry::{Kind, Registration, Registry, ServerAddress, least_loaded};
 use crate::config::Settings;
 use crate::grpc::proto::balancer_service_server::{BalancerService, BalancerServiceServer};
 use crate::grpc::proto::{
@@ -43,10 +46,15 @@ pub struct BalanceServer {
     guard: super::ServiceGuard,
     chat_servers: Registry,
     grpc_servers: Registry,
+    /// Chat servers from `balance.chat_servers`, registered when serving
+    /// starts.
+    listed: Vec<(String, ServerAddress)>,
     redis: RedisPool,
     key_prefix: String,
     redis_timeout: Duration,
     token_ttl: Duration,
+    probe_interval: Duration,
+    up: prometheus::IntGaugeVec,
 }
 
 /// 128 random bits from the thread's CSPRNG, as hex.
@@ -62,28 +70,62 @@ fn status_reply(status: Status) -> GrpcResult<GrpcStatusResponse> {
 
 impl BalanceServer {
     pub fn new(settings: &Settings) -> Result<Self, super::ServiceError> {
-        let chat_servers = Registry::default();
-        for server in &settings.balance.chat_servers {
-            let address = ServerAddress {
-                host: server.host.clone(),
-                port: server.port.to_string(),
-            };
-            if chat_servers.register(server.name.clone(), address) != Registration::Added {
-                log::warn!(
-                    "chat server {} is listed twice; the first entry counts",
-                    server.name
-                );
-            }
-        }
+        let redis = kv::build_pool(&settings.redis)?;
+        let registry = |kind| {
+            Registry::new(
+                kind,
+                redis.clone(),
+                &settings.redis.key_prefix,
+                settings.redis.timeout(),
+                settings.balance.probe_failures,
+            )
+        };
+        let listed = settings
+            .balance
+            .chat_servers
+            .iter()
+            .map(|server| {
+                let address = ServerAddress {
+                    host: server.host.clone(),
+                    port: server.port.to_string(),
+                };
+                (server.name.clone(), address)
+            })
+            .collect();
         Ok(Self {
             guard: super::ServiceGuard::new(&settings.grpc)?,
-            chat_servers,
-            grpc_servers: Registry::default(),
-            redis: kv::build_pool(&settings.redis)?,
+            chat_servers: registry(Kind::Chat),
+            grpc_servers: registry(Kind::Grpc),
+            listed,
+            redis: redis.clone(),
             key_prefix: settings.redis.key_prefix.clone(),
             redis_timeout: settings.redis.timeout(),
             token_ttl: Duration::from_secs(settings.balance.token_ttl_secs),
+            probe_interval: settings.balance.probe_interval(),
+            up: prober::up_gauge().expect("a valid gauge"),
         })
+    }
+
+    /// The `balance_server_up` gauge, for a metrics registry.
+    pub fn up_gauge(&self) -> prometheus::IntGaugeVec {
+        self.up.clone()
+    }
+
+    /// Registers the listed chat servers and starts probing, which also
+    /// registers them again whenever they are missing (Redis lost its data,
+    /// say). Runs until the returned handle is dropped or aborted.
+    pub async fn start_probing(&self) -> tokio::task::JoinHandle<()> {
+        let prober = Prober::new(
+            vec![self.chat_servers.clone(), self.grpc_servers.clone()],
+            self.listed.clone(),
+            self.redis.clone(),
+            &self.key_prefix,
+            self.probe_interval,
+            self.up.clone(),
+        );
+        // Before serving, so that the first login finds them.
+        prober.register_listed().await;
+        tokio::spawn(prober.run())
     }
 
     pub fn guard(&self) -> &super::ServiceGuard {
@@ -92,17 +134,6 @@ impl BalanceServer {
 
     pub fn into_service(self) -> BalancerServiceServer<Self> {
         BalancerServiceServer::new(self)
-    }
-
-    /// Login counts by chat-server name, as the chat servers wrote them.
-    async fn login_counts(&self) -> Result<HashMap<String, String>, StoreError> {
-        let key = keys::login_counts(&self.key_prefix);
-        with_connection(
-            &self.redis,
-            self.redis_timeout,
-            |mut connection| async move { connection.hgetall(key).await },
-        )
-        .await
     }
 
     async fn token_for(&self, uuid: i32) -> Result<String, StoreError> {
@@ -137,29 +168,31 @@ impl BalanceServer {
         if uuid <= 0 {
             return Err(Status::InputInvalid);
         }
-        let servers = self.chat_servers.all();
-        if servers.is_empty() {
-            return Err(Status::ChattingServerNotExists);
-        }
-        let counts = self.login_counts().await.map_err(|error| {
-            log::error!("login counts unavailable: {error}");
-            Status::RedisUnknownError
-        })?;
-        let (_, address) = least_loaded(&servers, |name| counts.get(name)?.trim().parse().ok())
+        let (servers, counts) =
+            self.chat_servers
+                .servers_and_login_counts()
+                .await
+                .map_err(|error| {
+                    log::error!("chat servers and login counts unavailable: {error}");
+                    Status::RedisUnknownError
+                })?;
+        let up = servers.iter().filter(|server| server.up);
+        let chosen = least_loaded(up, |name| counts.get(name)?.trim().parse().ok())
             .ok_or(Status::ChattingServerNotExists)?;
+        let address = chosen.address.clone();
         let token = self.token_for(uuid).await.map_err(|error| {
             log::error!("token of user {uuid} unavailable: {error}");
             Status::RedisUnknownError
         })?;
         Ok(GetAllocatedChattingServer {
             error: Status::Success.code(),
-            host: address.host.clone(),
-            port: address.port.clone(),
+            host: address.host,
+            port: address.port,
             token,
         })
     }
 
-    fn register(registry: &Registry, request: GrpcRegisterRequest, taken: Status) -> Status {
+    async fn register(registry: &Registry, request: GrpcRegisterRequest, taken: Status) -> Status {
         let Some(info) = request.info.filter(is_acceptable) else {
             return Status::InputInvalid;
         };
@@ -167,43 +200,79 @@ impl BalanceServer {
             host: info.host,
             port: info.port,
         };
-        match registry.register(info.name.clone(), address) {
-            Registration::Added => {
-                log::info!("server {:?} registered", info.name);
+        let kind = registry.kind().label();
+        match registry.register(&info.name, &address).await {
+            Ok(Registration::Added) => {
+                log::info!(
+                    "{kind} server {:?} registered at {}:{}",
+                    info.name,
+                    address.host,
+                    address.port
+                );
                 Status::Success
             }
-            Registration::Taken => taken,
-            Registration::Full => {
-                log::warn!("server registry full; {:?} refused", info.name);
+            Ok(Registration::Taken) => taken,
+            Ok(Registration::Full) => {
+                log::warn!("{kind} server registry full; {:?} refused", info.name);
                 Status::InputInvalid
+            }
+            Err(error) => {
+                log::error!("{kind} server {:?} not registered: {error}", info.name);
+                Status::RedisUnknownError
             }
         }
     }
 
-    fn remove(registry: &Registry, request: GrpcShutdownRequest, unknown: Status) -> Status {
-        if registry.remove(&request.cur_server) {
-            log::info!("server {:?} removed", request.cur_server);
-            Status::Success
-        } else {
-            unknown
+    async fn remove(registry: &Registry, request: GrpcShutdownRequest, unknown: Status) -> Status {
+        let kind = registry.kind().label();
+        match registry.remove(&request.cur_server).await {
+            Ok(true) => {
+                log::info!("{kind} server {:?} removed", request.cur_server);
+                Status::Success
+            }
+            Ok(false) => unknown,
+            Err(error) => {
+                log::error!(
+                    "{kind} server {:?} not removed: {error}",
+                    request.cur_server
+                );
+                Status::RedisUnknownError
+            }
         }
     }
 
-    /// The servers other than `cur_server`; `unknown` and an empty list
-    /// when `cur_server` is not registered, as the original service answers.
-    fn peers(registry: &Registry, request: PeerListsRequest, unknown: Status) -> PeerResponse {
-        let Some(others) = registry.others(&request.cur_server) else {
-            return PeerResponse {
-                error: unknown.code(),
-                lists: Vec::new(),
-            };
+    /// The servers other than `cur_server`, those that answer their probes
+    /// first; `unknown` and an empty list when `cur_server` is not
+    /// registered, as the original service answers.
+    async fn peers(
+        registry: &Registry,
+        request: PeerListsRequest,
+        unknown: Status,
+    ) -> PeerResponse {
+        let failed = |status: Status| PeerResponse {
+            error: status.code(),
+            lists: Vec::new(),
         };
-        let lists = others
+        let servers = match registry.servers().await {
+            Ok(servers) => servers,
+            Err(error) => {
+                log::error!("{} servers unavailable: {error}", registry.kind().label());
+                return failed(Status::RedisUnknownError);
+            }
+        };
+        if !servers
+            .iter()
+            .any(|server| server.name == request.cur_server)
+        {
+            return failed(unknown);
+        }
+        let lists = servers
             .into_iter()
-            .map(|(name, address)| ServerInfo {
-                name,
-                host: address.host,
-                port: address.port,
+            .filter(|server| server.name != request.cur_server)
+            .map(|server| ServerInfo {
+                name: server.name,
+                host: server.address.host,
+                port: server.address.port,
             })
             .collect();
         PeerResponse {
@@ -276,11 +345,7 @@ impl BalancerService for BalanceServer {
         request: Request<GrpcRegisterRequest>,
     ) -> GrpcResult<GrpcStatusResponse> {
         let taken = Status::ChattingServerAlreadyExists;
-        status_reply(Self::register(
-            &self.chat_servers,
-            request.into_inner(),
-            taken,
-        ))
+        status_reply(Self::register(&self.chat_servers, request.into_inner(), taken).await)
     }
 
     async fn register_chatting_grpc_server(
@@ -288,11 +353,7 @@ impl BalancerService for BalanceServer {
         request: Request<GrpcRegisterRequest>,
     ) -> GrpcResult<GrpcStatusResponse> {
         let taken = Status::GrpcServerAlreadyExists;
-        status_reply(Self::register(
-            &self.grpc_servers,
-            request.into_inner(),
-            taken,
-        ))
+        status_reply(Self::register(&self.grpc_servers, request.into_inner(), taken).await)
     }
 
     async fn chatting_server_shut_down(
@@ -300,11 +361,7 @@ impl BalancerService for BalanceServer {
         request: Request<GrpcShutdownRequest>,
     ) -> GrpcResult<GrpcStatusResponse> {
         let unknown = Status::ChattingServerNotExists;
-        status_reply(Self::remove(
-            &self.chat_servers,
-            request.into_inner(),
-            unknown,
-        ))
+        status_reply(Self::remove(&self.chat_servers, request.into_inner(), unknown).await)
     }
 
     async fn chatting_grpc_server_shut_down(
@@ -312,32 +369,26 @@ impl BalancerService for BalanceServer {
         request: Request<GrpcShutdownRequest>,
     ) -> GrpcResult<GrpcStatusResponse> {
         let unknown = Status::GrpcServerNotExists;
-        status_reply(Self::remove(
-            &self.grpc_servers,
-            request.into_inner(),
-            unknown,
-        ))
+        status_reply(Self::remove(&self.grpc_servers, request.into_inner(), unknown).await)
     }
 
     async fn get_peer_chatting_server_info(
         &self,
         request: Request<PeerListsRequest>,
     ) -> GrpcResult<PeerResponse> {
-        Ok(Response::new(Self::peers(
-            &self.chat_servers,
-            request.into_inner(),
-            Status::ChattingServerNotExists,
-        )))
+        let unknown = Status::ChattingServerNotExists;
+        Ok(Response::new(
+            Self::peers(&self.chat_servers, request.into_inner(), unknown).await,
+        ))
     }
 
     async fn get_peer_grpc_server_info(
         &self,
         request: Request<PeerListsRequest>,
     ) -> GrpcResult<PeerResponse> {
-        Ok(Response::new(Self::peers(
-            &self.grpc_servers,
-            request.into_inner(),
-            Status::GrpcServerNotExists,
-        )))
+        let unknown = Status::GrpcServerNotExists;
+        Ok(Response::new(
+            Self::peers(&self.grpc_servers, request.into_inner(), unknown).await,
+        ))
     }
 }

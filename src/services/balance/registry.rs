@@ -1,175 +1,313 @@
-//! Registered servers, by name, in memory (as in the original service): a
-//! restarted balance service knows no servers until they register again.
+//! Registered servers, in Redis, so that any number of balance replicas
+//! see the same servers and a restart loses none (the original service kept
+//! them in memory). Each server also has a probe record: failed TCP probes
+//! in a row; at `balance.probe_failures` of them it is down, which keeps it
+//! registered (operators see it) but no longer hands it out.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
 
-/// Where a registered server listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use redis::Script;
+use serde::{Deserialize, Serialize};
+
+use crate::kv::{RedisPool, StoreError, keys, with_connection};
+
+/// The two registries the protocol has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chat,
+    Grpc,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Chat => "chat",
+            Kind::Grpc => "grpc",
+        }
+    }
+}
+
+/// Where a registered server listens; stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerAddress {
     pub host: String,
     pub port: String,
 }
 
-/// Servers by name, in name order (which also breaks ties between equally
-/// loaded chat servers).
-#[derive(Debug, Default)]
-pub struct Registry {
-    servers: Mutex<BTreeMap<String, ServerAddress>>,
+/// One registered server as the replicas see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub name: String,
+    pub address: ServerAddress,
+    pub up: bool,
 }
 
 /// At most this many servers per registry: whoever can call the service
-/// cannot grow its memory without bound.
+/// cannot grow Redis without bound.
 pub const MAX_SERVERS: usize = 1024;
 
 /// What became of a registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registration {
     Added,
-    /// The name is registered already.
+    /// The name is registered already, by a server that is up.
     Taken,
     /// [`MAX_SERVERS`] are registered.
     Full,
 }
 
+/// Adds ARGV[1] → ARGV[2] to registry KEYS[1] unless the name is held by a
+/// server that is up (fewer than ARGV[4] failed probes in KEYS[2]): a chat
+/// server that crashed and comes back under its name replaces its own dead
+/// entry. A fresh entry starts up. Atomic, so of two replicas registering
+/// one name at once exactly one adds it.
+static REGISTER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+            if failures < tonumber(ARGV[4]) then return 'taken' end
+        elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+            return 'full'
+        end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        return 'added'
+        ",
+    )
+});
+
+/// Removes ARGV[1] from registry KEYS[1] and its probe record KEYS[2].
+static REMOVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('HDEL', KEYS[2], ARGV[1])
+        return redis.call('HDEL', KEYS[1], ARGV[1])
+        ",
+    )
+});
+
+/// Records probe results, ARGV as pairs of name and `1` (answered) or `0`:
+/// an answer clears the count, a failure adds one. A server removed while
+/// it was being probed gets no record.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        for i = 1, #ARGV, 2 do
+            if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+                if ARGV[i + 1] == '1' then
+                    redis.call('HDEL', KEYS[2], ARGV[i])
+                else
+                    redis.call('HINCRBY', KEYS[2], ARGV[i], 1)
+                end
+            end
+        end
+        return 0
+        ",
+    )
+});
+
+/// One registry, by kind, in the Redis all replicas share.
+#[derive(Clone)]
+pub struct Registry {
+    kind: Kind,
+    redis: RedisPool,
+    key_prefix: String,
+    timeout: Duration,
+    /// Failed probes in a row that make a server down.
+    down_after: u32,
+}
+
 impl Registry {
-    pub fn register(&self, name: String, address: ServerAddress) -> Registration {
-        let mut servers = self.servers.lock().expect("registry lock");
-        if servers.contains_key(&name) {
-            return Registration::Taken;
+    pub fn new(
+        kind: Kind,
+        redis: RedisPool,
+        key_prefix: &str,
+        timeout: Duration,
+        down_after: u32,
+    ) -> Registry {
+        Registry {
+            kind,
+            redis,
+            key_prefix: key_prefix.to_owned(),
+            timeout,
+            down_after,
         }
-        if servers.len() >= MAX_SERVERS {
-            return Registration::Full;
-        }
-        servers.insert(name, address);
-        Registration::Added
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn registry_key(&self) -> String {
+        keys::server_registry(&self.key_prefix, self.kind.label())
+    }
+
+    fn failures_key(&self) -> String {
+        keys::server_failures(&self.key_prefix, self.kind.label())
+    }
+
+    pub async fn register(
+        &self,
+        name: &str,
+        address: &ServerAddress,
+    ) -> Result<Registration, StoreError> {
+        let value = serde_json::to_string(address).expect("an address serialises");
+        let (registry, failures) = (self.registry_key(), self.failures_key());
+        let down_after = self.down_after;
+        let outcome: String =
+            with_connection(&self.redis, self.timeout, |mut connection| async move {
+                REGISTER
+                    .key(registry)
+                    .key(failures)
+                    .arg(name)
+                    .arg(value)
+                    .arg(MAX_SERVERS)
+                    .arg(down_after)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(match outcome.as_str() {
+            "added" => Registration::Added,
+            "full" => Registration::Full,
+            _ => Registration::Taken,
+        })
     }
 
     /// `false` when no server has this name.
-    pub fn remove(&self, name: &str) -> bool {
-        self.servers
-            .lock()
-            .expect("registry lock")
-            .remove(name)
-            .is_some()
+    pub async fn remove(&self, name: &str) -> Result<bool, StoreError> {
+        let (registry, failures) = (self.registry_key(), self.failures_key());
+        let removed: u32 =
+            with_connection(&self.redis, self.timeout, |mut connection| async move {
+                REMOVE
+                    .key(registry)
+                    .key(failures)
+                    .arg(name)
+                    .invoke_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(removed > 0)
     }
 
-    /// Every server but `name`; `None` when `name` is not registered (the
-    /// original service then answers an error and an empty list).
-    pub fn others(&self, name: &str) -> Option<Vec<(String, ServerAddress)>> {
-        let servers = self.all();
-        if !servers.iter().any(|(registered, _)| registered == name) {
-            return None;
+    /// Every registered server, up ones first, each group in name order.
+    pub async fn servers(&self) -> Result<Vec<Server>, StoreError> {
+        Ok(self.read(false).await?.0)
+    }
+
+    /// The servers and, read in the same transaction, the login counts the
+    /// chat servers keep in `redis_server` (which shares the registry's slot).
+    pub async fn servers_and_login_counts(
+        &self,
+    ) -> Result<(Vec<Server>, HashMap<String, String>), StoreError> {
+        self.read(true).await
+    }
+
+    async fn read(
+        &self,
+        with_counts: bool,
+    ) -> Result<(Vec<Server>, HashMap<String, String>), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hgetall(self.registry_key())
+            .hgetall(self.failures_key());
+        if with_counts {
+            pipe.hgetall(keys::login_counts(&self.key_prefix));
         }
-        Some(
-            servers
-                .into_iter()
-                .filter(|(other, _)| other != name)
-                .collect(),
-        )
+        let replies: Vec<HashMap<String, String>> =
+            with_connection(&self.redis, self.timeout, |mut connection| async move {
+                pipe.query_async(&mut connection).await
+            })
+            .await?;
+        let mut replies = replies.into_iter();
+        let (entries, failed) = (
+            replies.next().unwrap_or_default(),
+            replies.next().unwrap_or_default(),
+        );
+        let failures_of = |name: &str| failed.get(name).and_then(|count| count.parse::<u32>().ok());
+        let mut servers: Vec<Server> = entries
+            .into_iter()
+            .filter_map(|(name, value)| match serde_json::from_str(&value) {
+                Ok(address) => Some(Server {
+                    up: failures_of(&name).is_none_or(|count| count < self.down_after),
+                    name,
+                    address,
+                }),
+                Err(_) => {
+                    log::warn!(
+                        "{} server {name:?}: unreadable entry {value:?} skipped",
+                        self.kind.label()
+                    );
+                    None
+                }
+            })
+            .collect();
+        servers.sort_by(|a, b| (!a.up, &a.name).cmp(&(!b.up, &b.name)));
+        Ok((servers, replies.next().unwrap_or_default()))
     }
 
-    pub fn all(&self) -> Vec<(String, ServerAddress)> {
-        let servers = self.servers.lock().expect("registry lock");
-        servers
-            .iter()
-            .map(|(name, address)| (name.clone(), address.clone()))
-            .collect()
+    /// Stores what a round of probes found (name, answered).
+    pub async fn record(&self, results: Vec<(String, bool)>) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let (registry, failures) = (self.registry_key(), self.failures_key());
+        with_connection(&self.redis, self.timeout, |mut connection| async move {
+            let mut invocation = RECORD.key(registry);
+            invocation.key(failures);
+            for (name, answered) in &results {
+                invocation.arg(name).arg(if *answered { "1" } else { "0" });
+            }
+            invocation.invoke_async::<()>(&mut connection).await
+        })
+        .await
     }
 }
 
 /// The server with the lowest known login count; a server whose count is
 /// unknown (missing or unreadable) ranks after every known one; ties go to
 /// the first name.
-pub fn least_loaded(
-    servers: &[(String, ServerAddress)],
+pub fn least_loaded<'a>(
+    servers: impl IntoIterator<Item = &'a Server>,
     count_of: impl Fn(&str) -> Option<u64>,
-) -> Option<&(String, ServerAddress)> {
-    servers
-        .iter()
-        .min_by_key(|(name, _)| count_of(name).map_or((1, 0), |count| (0, count)))
+) -> Option<&'a Server> {
+    servers.into_iter().min_by_key(|server| {
+        (
+            count_of(&server.name).map_or((1, 0), |count| (0, count)),
+            &server.name,
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn address(port: &str) -> ServerAddress {
-        ServerAddress {
-            host: "127.0.0.1".into(),
-            port: port.into(),
+    fn server(name: &str) -> Server {
+        Server {
+            name: name.into(),
+            address: ServerAddress {
+                host: "127.0.0.1".into(),
+                port: "1".into(),
+            },
+            up: true,
         }
-    }
-
-    #[test]
-    fn names_are_unique_and_removal_needs_a_known_name() {
-        let registry = Registry::default();
-        assert_eq!(
-            registry.register("a".into(), address("1")),
-            Registration::Added
-        );
-        assert_eq!(
-            registry.register("a".into(), address("2")),
-            Registration::Taken
-        );
-        assert_eq!(
-            registry.register("b".into(), address("2")),
-            Registration::Added
-        );
-        assert_eq!(registry.others("b").unwrap().len(), 1);
-        assert_eq!(registry.others("nobody"), None);
-        assert!(registry.remove("a"));
-        assert!(!registry.remove("a"));
-        assert_eq!(registry.others("b").unwrap(), vec![]);
-    }
-
-    #[test]
-    fn a_registry_holds_at_most_max_servers() {
-        let registry = Registry::default();
-        for n in 0..MAX_SERVERS {
-            assert_eq!(
-                registry.register(n.to_string(), address("1")),
-                Registration::Added
-            );
-        }
-        assert_eq!(
-            registry.register("one more".into(), address("1")),
-            Registration::Full
-        );
-        assert!(registry.remove("0"));
-        assert_eq!(
-            registry.register("one more".into(), address("1")),
-            Registration::Added
-        );
     }
 
     #[test]
     fn the_lowest_known_count_wins_unknown_ranks_last_and_ties_go_by_name() {
-        let servers = vec![
-            ("alpha".to_owned(), address("1")),
-            ("beta".to_owned(), address("2")),
-            ("gamma".to_owned(), address("3")),
-        ];
+        let servers = vec![server("alpha"), server("beta"), server("gamma")];
         let counts = |map: &'static [(&str, u64)]| {
             move |name: &str| map.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
         };
-        assert_eq!(
-            least_loaded(&servers, counts(&[("alpha", 5), ("beta", 2), ("gamma", 9)]))
-                .unwrap()
-                .0,
-            "beta"
-        );
-        assert_eq!(
-            least_loaded(&servers, counts(&[("alpha", 5)])).unwrap().0,
-            "alpha"
-        );
-        assert_eq!(
-            least_loaded(&servers, counts(&[("beta", 3), ("gamma", 3)]))
-                .unwrap()
-                .0,
-            "beta"
-        );
-        assert_eq!(least_loaded(&servers, counts(&[])).unwrap().0, "alpha");
+        let pick = |map| least_loaded(&servers, counts(map)).unwrap().name.as_str();
+        assert_eq!(pick(&[("alpha", 5), ("beta", 2), ("gamma", 9)]), "beta");
+        assert_eq!(pick(&[("alpha", 5)]), "alpha");
+        assert_eq!(pick(&[("beta", 3), ("gamma", 3)]), "beta");
+        assert_eq!(pick(&[]), "alpha");
         assert!(least_loaded(&[], counts(&[])).is_none());
     }
 }
