@@ -19,7 +19,7 @@ pub struct System {
     pub gateway: u16,
     pub verification: u16,
     pub balance: u16,
-    sink: SmtpSink,
+    pub sink: SmtpSink,
     client: reqwest::Client,
     pub binary: RunningBinary,
     _database: TestDatabase,
@@ -83,6 +83,21 @@ impl System {
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.settings.redis.key_prefix)
+    }
+
+    pub fn key_prefix(&self) -> &str {
+        &self.settings.redis.key_prefix
+    }
+
+    /// Registers a chat server with the system's balance service.
+    pub async fn register_chat_server(&self, name: &str, port: &str) {
+        let reply = self
+            .balancer()
+            .await
+            .register_chatting_server_instance(server(name, port))
+            .await
+            .unwrap();
+        assert_eq!(reply.into_inner().error, 0, "{name} registered");
     }
 }
 
