@@ -47,6 +47,10 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// How long an idle keep-alive connection is kept open.
     pub keep_alive_secs: u64,
+    /// Open connections the process holds at most (shared out between the
+    /// workers); more wait in the listen backlog. 0: actix-web's own limit,
+    /// 25,000 per worker. Each costs memory (README, "Capacity").
+    pub max_connections: usize,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +63,7 @@ impl Default for HttpSettings {
             client_request_timeout_ms: 5000,
             shutdown_timeout_secs: 30,
             keep_alive_secs: 5,
+            max_connections: 0,
         }
     }
 }
@@ -70,6 +75,11 @@ impl HttpSettings {
             0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             workers => workers,
         }
+    }
+
+    /// Each worker's share of `max_connections` (rounded up), if set.
+    pub fn connections_per_worker(&self) -> Option<usize> {
+        (self.max_connections > 0).then(|| self.max_connections.div_ceil(self.worker_count()))
     }
 }
 
@@ -914,6 +924,43 @@ mod tests {
                 .map(ToString::to_string)
                 .collect();
             assert_eq!(proxies, ["10.0.0.1/32", "192.168.0.0/16"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cluster_nodes_come_as_a_list_or_one_string_and_are_checked() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env(
+                "GATEWAY_REDIS__CLUSTER_NODES",
+                "10.0.0.1:7000, redis-1.svc:7001,[::1]:7002",
+            );
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                settings.redis.cluster_nodes,
+                ["10.0.0.1:7000", "redis-1.svc:7001", "[::1]:7002"]
+            );
+            assert_eq!(split_host_port("[::1]:7002"), Some(("::1".into(), 7002)));
+            jail.create_file(
+                "Settings.toml",
+                "[redis]\ncluster_nodes = [\"a:1\", \"b:2\"]\n",
+            )?;
+            jail.clear_env();
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(settings.redis.cluster_nodes, ["a:1", "b:2"]);
+            for (key, value) in [
+                ("GATEWAY_REDIS__CLUSTER_NODES", "10.0.0.1"),
+                ("GATEWAY_REDIS__CLUSTER_NODES", "10.0.0.1:0"),
+                ("GATEWAY_REDIS__CLUSTER_NODES", "host:port"),
+                ("GATEWAY_REDIS__DB", "3"),
+                ("GATEWAY_REDIS__TLS_CA", "/etc/ca.pem"),
+            ] {
+                jail.clear_env();
+                jail.set_env(key, value);
+                let refused = Settings::load(None).expect_err(value).to_string();
+                assert!(refused.contains("redis."), "{value}: {refused}");
+            }
             Ok(())
         });
     }

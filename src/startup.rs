@@ -193,6 +193,9 @@ fn serve(
         .keep_alive(Duration::from_secs(settings.http.keep_alive_secs));
     // The same count the pools were shared out by.
     server = server.workers(settings.http.worker_count());
+    if let Some(per_worker) = settings.http.connections_per_worker() {
+        server = server.max_connections(per_worker);
+    }
     let address = listener
         .local_addr()
         .map(|address| address.to_string())
