@@ -624,3 +624,74 @@ async fn the_compose_roles_serve_a_registration_and_a_login() {
     drop((gateway, chat));
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn the_cluster_compose_file_runs_six_redis_nodes_and_two_balance_replicas() {
+    let mut cluster: Yaml = yaml_serde::from_str(&read("deploy/compose/cluster.yaml")).unwrap();
+    cluster.apply_merge().unwrap();
+    let services = cluster["services"].as_mapping().unwrap();
+    let nodes: Vec<String> = services
+        .iter()
+        .filter(|(_, service)| {
+            strings(&service["command"])
+                .join(" ")
+                .contains("--cluster-enabled yes")
+        })
+        .map(|(name, _)| name.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(nodes.len(), 6, "{nodes:?}");
+    for node in &nodes {
+        let command = strings(&cluster["services"][node.as_str()]["command"]).join(" ");
+        assert!(
+            command.contains("--appendonly yes"),
+            "{node} keeps its data"
+        );
+        assert!(
+            command.contains("--masterauth"),
+            "{node}'s replica can authenticate"
+        );
+    }
+    let create = strings(&cluster["services"]["redis-cluster"]["command"]).join(" ");
+    assert!(create.contains("--cluster create") && create.contains("--cluster-replicas 1"));
+    for role in ["verification", "balance", "gateway"] {
+        let service = &cluster["services"][role];
+        let listed = service["environment"]["GATEWAY_REDIS__CLUSTER_NODES"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{role} uses the cluster"));
+        for node in listed.split(',') {
+            let host = node.split(':').next().unwrap();
+            assert!(nodes.iter().any(|name| name == host), "{role}: {node}");
+        }
+        assert_eq!(
+            service["depends_on"]["redis-cluster"]["condition"].as_str(),
+            Some("service_completed_successfully")
+        );
+    }
+    assert_eq!(cluster["services"]["balance"]["scale"].as_u64(), Some(2));
+    // Layered over compose.yaml: the roles it overrides exist there.
+    let base = compose();
+    for role in ["verification", "balance", "gateway"] {
+        assert!(base["services"][role].is_mapping(), "{role}");
+    }
+}
+
+#[test]
+fn kubernetes_runs_two_balance_replicas_a_disruption_budget_and_a_redis_cluster() {
+    let balance = manifest("deploy/kubernetes/balance.yaml", "Deployment");
+    assert!(balance["spec"]["replicas"].as_u64().unwrap() >= 2);
+    let budget = manifest("deploy/kubernetes/balance.yaml", "PodDisruptionBudget");
+    assert_eq!(
+        selected_name(&budget["spec"]["selector"]),
+        selected_name(&balance["spec"]["selector"])
+    );
+    let available = budget["spec"]["minAvailable"].as_u64().unwrap();
+    assert!((1..balance["spec"]["replicas"].as_u64().unwrap()).contains(&available));
+    let settings = manifest("deploy/kubernetes/config.yaml", "ConfigMap");
+    let nodes = settings["data"]["GATEWAY_REDIS__CLUSTER_NODES"]
+        .as_str()
+        .unwrap();
+    assert!(
+        nodes.split(',').count() >= 2 && nodes.split(',').all(|node| node.contains(':')),
+        "{nodes}"
+    );
+}
