@@ -124,7 +124,9 @@ pub struct BalanceSettings {
     /// Chat servers known from the start, for chat servers that do not
     /// register themselves (a server that does would be refused with 7).
     pub chat_servers: Vec<StaticChatServer>,
-    /// Every registered server is probed (TCP connect) this often.
+    /// Every registered server is probed (TCP connect) this often; 0 turns
+    /// probing off (every registered server counts as up), for chat servers
+    /// whose advertised address the balance service cannot reach.
     pub probe_interval_secs: u64,
     /// Failed probes in a row after which a server is down: kept in the
     /// registry, no longer handed out, up again at its next answer.
@@ -318,7 +320,7 @@ pub struct RedisSettings {
     /// Speak TLS to Redis (every node, in cluster mode).
     pub tls: bool,
     /// PEM CA certificate that signed the Redis servers' certificates;
-    /// unset: the system's trusted roots.
+    /// unset: the public roots built into the binary.
     pub tls_ca: Option<PathBuf>,
 }
 
@@ -638,7 +640,10 @@ pub fn split_host_port(node: &str) -> Option<(String, u16)> {
         .and_then(|host| host.strip_suffix(']'))
         .unwrap_or(host);
     let port = port.parse::<u16>().ok().filter(|port| *port > 0)?;
-    (!host.is_empty() && !host.contains(char::is_whitespace)).then(|| (host.to_owned(), port))
+    // An IPv6 address needs its brackets: `fe80::1` is not fe80: port 1.
+    let bare_ipv6 = host.contains(':') && !node.trim().starts_with('[');
+    (!host.is_empty() && !bare_ipv6 && !host.contains(char::is_whitespace))
+        .then(|| (host.to_owned(), port))
 }
 
 /// A list written as a list or as one comma-separated string (what an
@@ -953,6 +958,7 @@ mod tests {
                 ("GATEWAY_REDIS__CLUSTER_NODES", "10.0.0.1"),
                 ("GATEWAY_REDIS__CLUSTER_NODES", "10.0.0.1:0"),
                 ("GATEWAY_REDIS__CLUSTER_NODES", "host:port"),
+                ("GATEWAY_REDIS__CLUSTER_NODES", "fe80::1"),
                 ("GATEWAY_REDIS__DB", "3"),
                 ("GATEWAY_REDIS__TLS_CA", "/etc/ca.pem"),
             ] {

@@ -11,8 +11,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::io::tcp::TcpSettings;
 use redis::{
-    Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
-    RedisError, RedisFuture, TlsCertificates, Value,
+    AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
+    Pipeline, RedisConnectionInfo, RedisError, RedisFuture, TlsCertificates, Value,
 };
 use secrecy::ExposeSecret;
 
@@ -20,7 +20,8 @@ use crate::config::{RedisSettings, split_host_port};
 
 /// Opens connections to Redis, in either mode.
 pub enum Manager {
-    Single(Client),
+    /// The client and the bound on connecting and on each answer.
+    Single(Client, Duration),
     Cluster(ClusterClient),
 }
 
@@ -58,7 +59,7 @@ impl Manager {
             Some(certificates) => Client::build_with_tls(info, certificates)?,
             None => Client::open(info)?,
         };
-        Ok(Manager::Single(client))
+        Ok(Manager::Single(client, settings.timeout()))
     }
 }
 
@@ -144,8 +145,17 @@ impl bb8::ManageConnection for Manager {
 
     async fn connect(&self) -> Result<Connection, RedisError> {
         Ok(match self {
-            Manager::Single(client) => {
-                Connection::Single(client.get_multiplexed_async_connection().await?)
+            Manager::Single(client, timeout) => {
+                // redis.timeout_ms, as in cluster mode, not redis-rs' own
+                // defaults.
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(*timeout))
+                    .set_response_timeout(Some(*timeout));
+                Connection::Single(
+                    client
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await?,
+                )
             }
             Manager::Cluster(client) => Connection::Cluster(client.get_async_connection().await?),
         })
@@ -157,6 +167,15 @@ impl bb8::ManageConnection for Manager {
 
     fn has_broken(&self, _: &mut Connection) -> bool {
         false
+    }
+}
+
+impl Connection {
+    /// A cluster connection replaces a failed node's link itself (and
+    /// keeps what it knows of the cluster); a single server's connection
+    /// that failed is dropped from the pool.
+    pub fn heals_itself(&self) -> bool {
+        matches!(self, Connection::Cluster(_))
     }
 }
 

@@ -74,6 +74,7 @@ where
         // held until the answer, so a connection error can retire it.
         let result = operation(Connection::clone(&pooled)).await;
         if let Err(error) = &result
+            && !pooled.heals_itself()
             && (error.is_io_error()
                 || error.is_connection_dropped()
                 || error.is_unrecoverable_error())

@@ -63,6 +63,8 @@ pub enum ServiceError {
     Tls(#[from] tls::TlsError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// Serves the verification service on `listener` until `shutdown` resolves.

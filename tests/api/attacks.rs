@@ -664,6 +664,45 @@ mod grpc {
             .register_chatting_grpc_server(server("g1025", "9000"))
             .await;
         assert_eq!(answer.unwrap().into_inner().error, 25, "the 1,025th");
+        // Full of dead servers is not full for ever: the one down longest
+        // makes room (as probes would have marked them).
+        let failures = format!(
+            "{{{}redis_server}}:grpc_failures",
+            balance.settings.redis.key_prefix
+        );
+        let mut redis = crate::helpers::redis_connection().await;
+        let _: () = redis::AsyncCommands::hset_multiple(
+            &mut redis,
+            &failures,
+            &[("g7", 5), ("g8", 9), ("g9", 1)],
+        )
+        .await
+        .unwrap();
+        let answer = balance
+            .client
+            .register_chatting_grpc_server(server("g1025", "9000"))
+            .await;
+        assert_eq!(answer.unwrap().into_inner().error, 0, "room made");
+        let peers = balance
+            .client
+            .get_peer_grpc_server_info(PeerListsRequest {
+                cur_server: "g1025".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let names: Vec<&str> = peers.lists.iter().map(|info| info.name.as_str()).collect();
+        assert!(!names.contains(&"g8"), "the longest down was forgotten");
+        assert!(names.contains(&"g7") && names.contains(&"g9"));
+        // Down ones are listed last.
+        assert_eq!(&names[names.len() - 1..], ["g7"]);
+        // Hosts are addresses or DNS names: the probes look them up.
+        for host in ["evil host", "-flag", "a/b", "x@y", ".hidden"] {
+            let mut odd = server("odd", "9000");
+            odd.info.as_mut().unwrap().host = host.into();
+            let answer = balance.client.register_chatting_server_instance(odd).await;
+            assert_eq!(answer.unwrap().into_inner().error, 25, "{host:?}");
+        }
     }
 
     #[tokio::test]

@@ -255,6 +255,18 @@ async fn only_chat_servers_that_answer_their_probes_are_handed_out() {
     }
     // Still registered, shown down, listed after the servers that are up.
     assert_eq!(one.peers_of("chat-c").await, ["chat-b", "chat-a"]);
+    // A name held by a server that is up is taken at another address; at
+    // its own address it may register again a probe interval after it last
+    // did (a restarted chat server), not sooner (a second claimant).
+    assert_eq!(two.register("chat-b", 1).await, 7);
+    assert_eq!(
+        one.register("chat-c", c.port).await,
+        0,
+        "registered seconds ago"
+    );
+    assert_eq!(two.register("chat-c", c.port).await, 7, "just now");
+    tokio::time::sleep(interval + Duration::from_millis(100)).await;
+    assert_eq!(two.register("chat-c", c.port).await, 0);
     let mut seen = None;
     for _ in 0..30 {
         seen = Some((

@@ -226,6 +226,27 @@ async fn without_chat_servers_a_user_gets_6() {
     assert_eq!(balance.allocate(-3).await.0, 25);
 }
 
+/// `balance.probe_interval_secs = 0`: nothing is probed, a chat server
+/// nobody can reach is handed out all the same (the original's behaviour,
+/// for chat servers whose advertised address the service cannot reach).
+#[tokio::test]
+async fn with_probing_off_every_registered_server_is_handed_out() {
+    let mut settings = test_settings();
+    settings.balance.probe_interval_secs = 0;
+    settings.balance.probe_failures = 1;
+    let mut balance = Balance::start_with(settings).await;
+    let closed = crate::backends::free_port().to_string();
+    let answer = balance
+        .client
+        .register_chatting_server_instance(server("unreachable", &closed))
+        .await
+        .unwrap();
+    assert_eq!(answer.into_inner().error, 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(balance.allocate(1).await.0, 0);
+    assert_eq!(balance.allocate(2).await.1, closed);
+}
+
 #[tokio::test]
 async fn the_least_loaded_server_is_chosen_unknown_counts_last_ties_by_name() {
     let mut balance = Balance::start().await;

@@ -312,7 +312,7 @@ fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
     let image = image();
     assert_eq!(image.entrypoint, ["gateway-server"]);
     assert_eq!(image.cmd, ["serve"]);
-    assert_eq!(image.exposed, [8080, 65500, 59900]);
+    assert_eq!(image.exposed, [8080, 65500, 59900, 59901]);
     assert!(
         !image.user.is_empty() && !image.user.starts_with("root") && !image.user.starts_with("0")
     );

@@ -78,20 +78,40 @@ impl BalanceServer {
                 &settings.redis.key_prefix,
                 settings.redis.timeout(),
                 settings.balance.probe_failures,
+                // A restarted server registers again after at least a
+                // second, one probe interval when probing.
+                settings
+                    .balance
+                    .probe_interval()
+                    .max(Duration::from_secs(1)),
             )
         };
-        let listed = settings
-            .balance
-            .chat_servers
-            .iter()
-            .map(|server| {
-                let address = ServerAddress {
-                    host: server.host.clone(),
-                    port: server.port.to_string(),
-                };
-                (server.name.clone(), address)
-            })
-            .collect();
+        let mut listed: Vec<(String, ServerAddress)> = Vec::new();
+        for server in &settings.balance.chat_servers {
+            let info = ServerInfo {
+                name: server.name.clone(),
+                host: server.host.clone(),
+                port: server.port.to_string(),
+            };
+            if !is_acceptable(&info) {
+                return Err(super::ServiceError::Settings(format!(
+                    "balance.chat_servers: {:?} at {}:{} is not a name, host and port a chat server could register",
+                    server.name, server.host, server.port
+                )));
+            }
+            if listed.iter().any(|(name, _)| *name == info.name) {
+                log::warn!(
+                    "chat server {:?} is listed twice; the first entry counts",
+                    info.name
+                );
+                continue;
+            }
+            let address = ServerAddress {
+                host: info.host,
+                port: info.port,
+            };
+            listed.push((info.name, address));
+        }
         Ok(Self {
             guard: super::ServiceGuard::new(&settings.grpc)?,
             chat_servers: registry(Kind::Chat),
@@ -112,8 +132,10 @@ impl BalanceServer {
     }
 
     /// Registers the listed chat servers and starts probing, which also
-    /// registers them again whenever they are missing (Redis lost its data,
-    /// say). Runs until the returned handle is dropped or aborted.
+    /// registers them again when the registry is gone (Redis lost its
+    /// data, say). Runs until the returned handle is dropped or aborted.
+    /// With `balance.probe_interval_secs = 0` nothing is probed and every
+    /// registered server counts as up.
     pub async fn start_probing(&self) -> tokio::task::JoinHandle<()> {
         let prober = Prober::new(
             vec![self.chat_servers.clone(), self.grpc_servers.clone()],
@@ -125,6 +147,10 @@ impl BalanceServer {
         );
         // Before serving, so that the first login finds them.
         prober.register_listed().await;
+        if self.probe_interval.is_zero() {
+            log::warn!("balance.probe_interval_secs = 0: chat servers are not probed");
+            return tokio::spawn(async {});
+        }
         tokio::spawn(prober.run())
     }
 
@@ -283,19 +309,20 @@ impl BalanceServer {
 }
 
 /// Bounds on what a caller may register: a name of 1 to 64 characters
-/// without control characters, a host name of 1 to 253 (DNS's limit)
-/// without white space or control characters, a port 1 to 65535 in plain
-/// digits.
+/// without control characters; a host that is an IP address or a DNS name
+/// (letters, digits, `-`, `_` and `.`, at most 253: what the probes look
+/// up); a port 1 to 65535 in plain digits.
 fn is_acceptable(info: &ServerInfo) -> bool {
     let name_ok = !info.name.trim().is_empty()
         && info.name.chars().count() <= 64
         && !info.name.chars().any(char::is_control);
-    let host_ok = !info.host.is_empty()
-        && info.host.len() <= 253
-        && !info
-            .host
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace());
+    let host = &info.host;
+    let dns_name = (1..=253).contains(&host.len())
+        && !host.starts_with(['-', '.'])
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let host_ok = dns_name || host.parse::<std::net::IpAddr>().is_ok();
     let port_ok = !info.port.is_empty()
         && info.port.bytes().all(|b| b.is_ascii_digit())
         && info.port.parse::<u16>().is_ok_and(|port| port >= 1);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use futures_util::{StreamExt, stream};
 use prometheus::{IntGaugeVec, Opts};
 use tokio::net::TcpStream;
 
@@ -74,20 +74,80 @@ impl Prober {
     async fn round(&self) {
         match self.take_lease().await {
             Ok(true) => {
-                self.register_listed().await;
-                for registry in &self.registries {
-                    if let Err(error) = self.probe(registry).await {
-                        log::warn!("{} servers not probed: {error}", registry.kind().label());
+                // Redis lost the registry (a restart without persistence):
+                // the listed servers come back; removed ones otherwise stay
+                // removed.
+                if let Some(chat) = self.registries.first() {
+                    match chat.is_empty().await {
+                        Ok(true) => self.register_listed().await,
+                        Ok(false) => {}
+                        Err(error) => log::debug!("chat registry unreadable: {error}"),
                     }
                 }
+                self.probe_all().await;
             }
             Ok(false) => {}
             Err(error) => log::warn!("server probes skipped: {error}"),
         }
         for registry in &self.registries {
             match registry.servers().await {
-                Ok(servers) => self.show(registry, &servers),
-                Err(error) => log::debug!("server states not refreshed: {error}"),
+                Ok(servers) => self.show(registry.kind().label(), &servers),
+                Err(error) => {
+                    // Unknown, not "up as last seen": the series go away.
+                    log::debug!("server states not refreshed: {error}");
+                    self.forget(registry.kind().label());
+                }
+            }
+        }
+    }
+
+    /// Probes every server of every registry at once (at most
+    /// [`PROBES_IN_FLIGHT`] connects at a time), all within one deadline
+    /// that ends before the next round; a probe cut off by it failed.
+    async fn probe_all(&self) {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut probes = Vec::new();
+        for (index, registry) in self.registries.iter().enumerate() {
+            match registry.servers().await {
+                Ok(servers) => probes.extend(servers.into_iter().map(|server| (index, server))),
+                Err(error) => {
+                    log::warn!("{} servers not probed: {error}", registry.kind().label())
+                }
+            }
+        }
+        let results: Vec<(usize, Server, bool)> = stream::iter(probes)
+            .map(|(index, server)| async move {
+                let answered = connects(&server, deadline).await;
+                if answered != server.up {
+                    let state = if answered {
+                        "answers again"
+                    } else {
+                        "does not answer"
+                    };
+                    log::info!(
+                        "{} server {:?} at {}:{} {state}",
+                        self.registries[index].kind().label(),
+                        server.name,
+                        server.address.host,
+                        server.address.port
+                    );
+                }
+                (index, server, answered)
+            })
+            .buffer_unordered(PROBES_IN_FLIGHT)
+            .collect()
+            .await;
+        for (index, registry) in self.registries.iter().enumerate() {
+            let found = results
+                .iter()
+                .filter(|(of, ..)| *of == index)
+                .map(|(_, server, answered)| (server.clone(), *answered))
+                .collect();
+            if let Err(error) = registry.record(found).await {
+                log::warn!(
+                    "{} probe results not stored: {error}",
+                    registry.kind().label()
+                );
             }
         }
     }
@@ -148,56 +208,11 @@ impl Prober {
         Ok(taken.is_some())
     }
 
-    async fn probe(&self, registry: &Registry) -> Result<(), StoreError> {
-        let servers = registry.servers().await?;
-        let results = join_all(servers.iter().map(|server| async move {
-            let answered = self.connects(server).await;
-            if answered != server.up {
-                let state = if answered {
-                    "answers again"
-                } else {
-                    "does not answer"
-                };
-                log::info!(
-                    "{} server {:?} at {}:{} {state}",
-                    registry.kind().label(),
-                    server.name,
-                    server.address.host,
-                    server.address.port
-                );
-            }
-            (server.name.clone(), answered)
-        }))
-        .await;
-        registry.record(results).await
-    }
-
-    async fn connects(&self, server: &Server) -> bool {
-        let Ok(port) = server.address.port.parse::<u16>() else {
-            return false;
-        };
-        let connect = TcpStream::connect((server.address.host.as_str(), port));
-        matches!(tokio::time::timeout(self.timeout, connect).await, Ok(Ok(_)))
-    }
-
-    fn show(&self, registry: &Registry, servers: &[Server]) {
-        let kind = registry.kind().label();
+    fn show(&self, kind: &str, servers: &[Server]) {
         // Servers removed since the last round disappear from the gauge.
-        for family in prometheus::core::Collector::collect(&self.up) {
-            for metric in family.get_metric() {
-                let labels = metric.get_label();
-                let of_kind = labels
-                    .iter()
-                    .any(|label| label.name() == "kind" && label.value() == kind);
-                let name = labels
-                    .iter()
-                    .find(|label| label.name() == "server")
-                    .map(|label| label.value().to_owned());
-                if let Some(name) =
-                    name.filter(|name| of_kind && !servers.iter().any(|s| &s.name == name))
-                {
-                    let _ = self.up.remove_label_values(&[kind, &name]);
-                }
+        for name in self.shown(kind) {
+            if !servers.iter().any(|server| server.name == name) {
+                let _ = self.up.remove_label_values(&[kind, &name]);
             }
         }
         for server in servers {
@@ -206,4 +221,45 @@ impl Prober {
                 .set(i64::from(server.up));
         }
     }
+
+    fn forget(&self, kind: &str) {
+        for name in self.shown(kind) {
+            let _ = self.up.remove_label_values(&[kind, &name]);
+        }
+    }
+
+    /// The server names of `kind` the gauge shows now.
+    fn shown(&self, kind: &str) -> Vec<String> {
+        let mut names = Vec::new();
+        for family in prometheus::core::Collector::collect(&self.up) {
+            for metric in family.get_metric() {
+                let label = |wanted: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|label| label.name() == wanted)
+                        .map(|label| label.value().to_owned())
+                };
+                if label("kind").as_deref() == Some(kind)
+                    && let Some(name) = label("server")
+                {
+                    names.push(name);
+                }
+            }
+        }
+        names
+    }
+}
+
+/// Connects made at once by one round at most: a registry full of slow
+/// host names cannot open thousands of sockets or lookups at a time.
+const PROBES_IN_FLIGHT: usize = 64;
+
+/// Whether `server` accepts a TCP connection before `deadline`.
+async fn connects(server: &Server, deadline: tokio::time::Instant) -> bool {
+    let Ok(port) = server.address.port.parse::<u16>() else {
+        return false;
+    };
+    let connect = TcpStream::connect((server.address.host.as_str(), port));
+    matches!(tokio::time::timeout_at(deadline, connect).await, Ok(Ok(_)))
 }

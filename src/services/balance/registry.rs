@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::Script;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::kv::{RedisPool, StoreError, keys, with_connection};
 
@@ -29,8 +29,9 @@ impl Kind {
     }
 }
 
-/// Where a registered server listens; stored as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a registered server listens; stored as JSON (with `since`, when
+/// it registered, in ms).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ServerAddress {
     pub host: String,
     pub port: String,
@@ -42,6 +43,9 @@ pub struct Server {
     pub name: String,
     pub address: ServerAddress,
     pub up: bool,
+    /// The stored entry, as read: a probe result is recorded only while it
+    /// is unchanged.
+    pub entry: String,
 }
 
 /// At most this many servers per registry: whoever can call the service
@@ -58,21 +62,43 @@ pub enum Registration {
     Full,
 }
 
-/// Adds ARGV[1] → ARGV[2] to registry KEYS[1] unless the name is held by a
-/// server that is up (fewer than ARGV[4] failed probes in KEYS[2]): a chat
-/// server that crashed and comes back under its name replaces its own dead
-/// entry. A fresh entry starts up. Atomic, so of two replicas registering
-/// one name at once exactly one adds it.
+/// Registers ARGV[1] at host ARGV[2], port ARGV[3] in registry KEYS[1]
+/// (failed probes in KEYS[2]), atomically: of two replicas registering one
+/// name at once exactly one adds it. A name already held answers `taken`,
+/// unless its holder is down (ARGV[5] failed probes or more: a chat server
+/// that crashed and comes back under its name replaces its dead entry) or
+/// it is the same address registering again at least ARGV[6] ms after it
+/// last did (a restarted chat server that never said goodbye; the original
+/// service, having forgotten it on its own restart, took it back too). A
+/// full registry (ARGV[4] servers) forgets the server that has been down
+/// longest to make room, else answers `full`. A fresh entry starts up.
 static REGISTER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-        if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-            if failures < tonumber(ARGV[4]) then return 'taken' end
-        elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
-            return 'full'
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local down_after = tonumber(ARGV[5])
+        local entry = redis.call('HGET', KEYS[1], ARGV[1])
+        if entry then
+            local failures = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+            local ok, held = pcall(cjson.decode, entry)
+            local same = ok and type(held) == 'table' and held.host == ARGV[2] and held.port == ARGV[3]
+            local settled = same and now - (tonumber(held.since) or 0) >= tonumber(ARGV[6])
+            if failures < down_after and not settled then return 'taken' end
+        elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then
+            local longest, most = nil, down_after - 1
+            local failed = redis.call('HGETALL', KEYS[2])
+            for i = 1, #failed, 2 do
+                local count = tonumber(failed[i + 1]) or 0
+                if count > most and redis.call('HEXISTS', KEYS[1], failed[i]) == 1 then
+                    longest, most = failed[i], count
+                end
+            end
+            if not longest then return 'full' end
+            redis.call('HDEL', KEYS[1], longest)
+            redis.call('HDEL', KEYS[2], longest)
         end
-        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('HSET', KEYS[1], ARGV[1], cjson.encode({host = ARGV[2], port = ARGV[3], since = now}))
         redis.call('HDEL', KEYS[2], ARGV[1])
         return 'added'
         ",
@@ -89,15 +115,16 @@ static REMOVE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// Records probe results, ARGV as pairs of name and `1` (answered) or `0`:
-/// an answer clears the count, a failure adds one. A server removed while
-/// it was being probed gets no record.
+/// Records probe results, ARGV as triples of name, the entry that was
+/// probed, and `1` (answered) or `0`: an answer clears the count, a failure
+/// adds one. A server removed or registered anew while it was being probed
+/// (its entry changed) gets no record: the result was about another one.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        for i = 1, #ARGV, 2 do
-            if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-                if ARGV[i + 1] == '1' then
+        for i = 1, #ARGV, 3 do
+            if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+                if ARGV[i + 2] == '1' then
                     redis.call('HDEL', KEYS[2], ARGV[i])
                 else
                     redis.call('HINCRBY', KEYS[2], ARGV[i], 1)
@@ -118,6 +145,9 @@ pub struct Registry {
     timeout: Duration,
     /// Failed probes in a row that make a server down.
     down_after: u32,
+    /// The same address may register its name again this long after it
+    /// last did (a restarted server); sooner, it is a second claimant.
+    settle: Duration,
 }
 
 impl Registry {
@@ -127,6 +157,7 @@ impl Registry {
         key_prefix: &str,
         timeout: Duration,
         down_after: u32,
+        settle: Duration,
     ) -> Registry {
         Registry {
             kind,
@@ -134,6 +165,7 @@ impl Registry {
             key_prefix: key_prefix.to_owned(),
             timeout,
             down_after,
+            settle,
         }
     }
 
@@ -154,18 +186,19 @@ impl Registry {
         name: &str,
         address: &ServerAddress,
     ) -> Result<Registration, StoreError> {
-        let value = serde_json::to_string(address).expect("an address serialises");
         let (registry, failures) = (self.registry_key(), self.failures_key());
-        let down_after = self.down_after;
+        let (down_after, settle_ms) = (self.down_after, self.settle.as_millis() as u64);
         let outcome: String =
             with_connection(&self.redis, self.timeout, |mut connection| async move {
                 REGISTER
                     .key(registry)
                     .key(failures)
                     .arg(name)
-                    .arg(value)
+                    .arg(&address.host)
+                    .arg(&address.port)
                     .arg(MAX_SERVERS)
                     .arg(down_after)
+                    .arg(settle_ms)
                     .invoke_async(&mut connection)
                     .await
             })
@@ -235,6 +268,7 @@ impl Registry {
                     up: failures_of(&name).is_none_or(|count| count < self.down_after),
                     name,
                     address,
+                    entry: value,
                 }),
                 Err(_) => {
                     log::warn!(
@@ -249,8 +283,22 @@ impl Registry {
         Ok((servers, replies.next().unwrap_or_default()))
     }
 
-    /// Stores what a round of probes found (name, answered).
-    pub async fn record(&self, results: Vec<(String, bool)>) -> Result<(), StoreError> {
+    /// True when the registry holds no server at all (or Redis lost it).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        let registry = self.registry_key();
+        let exists: bool =
+            with_connection(&self.redis, self.timeout, |mut connection| async move {
+                redis::cmd("EXISTS")
+                    .arg(registry)
+                    .query_async(&mut connection)
+                    .await
+            })
+            .await?;
+        Ok(!exists)
+    }
+
+    /// Stores what a round of probes found (the server as read, answered).
+    pub async fn record(&self, results: Vec<(Server, bool)>) -> Result<(), StoreError> {
         if results.is_empty() {
             return Ok(());
         }
@@ -258,8 +306,11 @@ impl Registry {
         with_connection(&self.redis, self.timeout, |mut connection| async move {
             let mut invocation = RECORD.key(registry);
             invocation.key(failures);
-            for (name, answered) in &results {
-                invocation.arg(name).arg(if *answered { "1" } else { "0" });
+            for (server, answered) in &results {
+                invocation
+                    .arg(&server.name)
+                    .arg(&server.entry)
+                    .arg(if *answered { "1" } else { "0" });
             }
             invocation.invoke_async::<()>(&mut connection).await
         })
@@ -294,6 +345,7 @@ mod tests {
                 port: "1".into(),
             },
             up: true,
+            entry: String::new(),
         }
     }
 
