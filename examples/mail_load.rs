@@ -103,7 +103,10 @@ async fn caller(mode: &str, port: u16) -> Call {
             Box::new(move |email| {
                 let mut client = client.clone();
                 Box::pin(async move {
-                    let request = GetVerificationRequest { email };
+                    let request = GetVerificationRequest {
+                        email,
+                        ..Default::default()
+                    };
                     matches!(client.get_verification_code(request).await,
                         Ok(reply) if reply.get_ref().error == 0)
                 })
@@ -119,7 +122,7 @@ async fn caller(mode: &str, port: u16) -> Call {
                 Box::pin(async move {
                     let email = Email::parse(&email).expect("a valid address");
                     mailer
-                        .send_code(&email, "123456", Duration::from_secs(180))
+                        .send_code(&email, "123456", Duration::from_secs(180), None)
                         .await
                         .is_ok()
                 })

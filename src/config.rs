@@ -51,6 +51,9 @@ pub struct HttpSettings {
     /// workers); more wait in the listen backlog. 0: actix-web's own limit,
     /// 25,000 per worker. Each costs memory (README, "Capacity").
     pub max_connections: usize,
+    /// Serve the site for people at `/` (create account, forgot password,
+    /// check an account, sign in).
+    pub pages: bool,
 }
 
 impl Default for HttpSettings {
@@ -64,6 +67,7 @@ impl Default for HttpSettings {
             shutdown_timeout_secs: 30,
             keep_alive_secs: 5,
             max_connections: 0,
+            pages: true,
         }
     }
 }
@@ -468,6 +472,11 @@ pub struct MailSettings {
     pub pool_size: u32,
     /// An SMTP session idle this long is closed.
     pub pool_idle_secs: u64,
+    /// Replacements for the built-in mail templates: `<dir>/<locale>/`
+    /// `subject.txt`, `text.txt`, `html.html` (any of them).
+    pub templates_dir: Option<PathBuf>,
+    /// The mail's language when the request names none of ours.
+    pub default_locale: String,
 }
 
 impl Default for MailSettings {
@@ -485,6 +494,8 @@ impl Default for MailSettings {
             tls_ca: None,
             pool_size: 8,
             pool_idle_secs: 60,
+            templates_dir: None,
+            default_locale: "en".into(),
         }
     }
 }
@@ -615,6 +626,9 @@ impl Settings {
         }
         if self.balance.token_ttl_secs == 0 {
             return invalid("balance.token_ttl_secs must be at least 1");
+        }
+        if crate::domain::Locale::parse(&self.mail.default_locale).is_none() {
+            return invalid("mail.default_locale must be en or zh-CN");
         }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return invalid("mail.from must be a mailbox such as `Chat <no-reply@example.com>`");

@@ -147,6 +147,7 @@ fn serve(
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
     let body_rules = web::Data::new(http::body::BodyRules::from(&settings.http));
+    let pages = settings.http.pages;
     let mut server = HttpServer::new(move || {
         // Runs on each worker's own thread: its actors start on its arbiter,
         // and the backend I/O of its requests runs there too.
@@ -164,7 +165,13 @@ fn serve(
             .app_data(draining.clone())
             .app_data(limits.clone())
             .app_data(body_rules.clone())
-            .configure(http::configure)
+            .configure(|config| {
+                // Before the endpoints' scope, which takes every path.
+                if pages {
+                    http::pages::configure(config);
+                }
+                http::configure(config);
+            })
     });
     // Answers go out at once: actix leaves Nagle's algorithm on for the
     // connections it accepts, and an answer written in two parts would wait

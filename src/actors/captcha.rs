@@ -8,7 +8,7 @@ use super::{
     ActorKind, BACKEND_PROBE_WAIT, Health, Probe, ReportPool, StartError, restarts_on_request,
 };
 use crate::config::Settings;
-use crate::domain::{Email, VerificationCode};
+use crate::domain::{Email, Locale, VerificationCode};
 use crate::grpc::proto::GetVerificationRequest;
 use crate::grpc::proto::verification_service_client::VerificationServiceClient;
 use crate::grpc::{PeerChannel, lazy_channel, verification_error};
@@ -149,6 +149,8 @@ impl Handler<Probe> for CaptchaActor {
 #[rtype(result = "Result<(), CaptchaError>")]
 pub struct IssueCode {
     pub email: Email,
+    /// The mail's language; `None`: the verification service's default.
+    pub locale: Option<Locale>,
 }
 
 impl Handler<IssueCode> for CaptchaActor {
@@ -164,6 +166,7 @@ impl Handler<IssueCode> for CaptchaActor {
                 Box::pin(async move {
                     let request = GetVerificationRequest {
                         email: message.email.into_string(),
+                        locale: message.locale.map(Locale::tag).unwrap_or_default().into(),
                     };
                     let reply = client
                         .get_verification_code(request)

@@ -3,11 +3,13 @@
 
 mod email;
 pub mod identity;
+mod locale;
 mod password;
 mod username;
 mod verification_code;
 
 pub use email::Email;
+pub use locale::Locale;
 pub use password::Password;
 pub use username::Username;
 pub use verification_code::VerificationCode;

@@ -5,6 +5,7 @@ pub mod body;
 mod error;
 mod limits;
 mod metrics;
+pub mod pages;
 pub mod reply;
 mod request;
 mod routes;

@@ -91,6 +91,13 @@ pub struct VerificationRequest {
     /// (punycode) form.
     #[schema(example = "alice@example.com")]
     pub email: String,
+    /// The language of the mail: `en` or `zh-CN` (any BCP 47 spelling,
+    /// `zh-Hans`, `en-GB`…). Missing or none of those: the request's
+    /// `Accept-Language`, else the service's default. Old clients never
+    /// send it.
+    #[serde(default)]
+    #[schema(example = "zh-CN")]
+    pub locale: Option<String>,
 }
 
 /// A new account, authorised by the code mailed to its address.

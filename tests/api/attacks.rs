@@ -538,6 +538,7 @@ mod grpc {
         let refused = VerificationServiceClient::new(channel(system.verification).await)
             .get_verification_code(GetVerificationRequest {
                 email: "spam@example.com".into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();

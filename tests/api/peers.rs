@@ -46,11 +46,13 @@ pub struct FakeVerification {
     pub port: u16,
     behaviour: Arc<Mutex<Behaviour>>,
     requests: Arc<Mutex<Vec<String>>>,
+    locales: Arc<Mutex<Vec<String>>>,
 }
 
 struct VerificationPeer {
     behaviour: Arc<Mutex<Behaviour>>,
     requests: Arc<Mutex<Vec<String>>>,
+    locales: Arc<Mutex<Vec<String>>>,
     prefix: String,
     redis: redis::Client,
 }
@@ -62,10 +64,12 @@ impl FakeVerification {
             port,
             behaviour: Arc::new(Mutex::new(Behaviour::Normal)),
             requests: Arc::default(),
+            locales: Arc::default(),
         };
         let peer = VerificationPeer {
             behaviour: Arc::clone(&fake.behaviour),
             requests: Arc::clone(&fake.requests),
+            locales: Arc::clone(&fake.locales),
             prefix: settings.redis.key_prefix.clone(),
             redis: redis::Client::open(redis_url().as_str()).unwrap(),
         };
@@ -85,6 +89,11 @@ impl FakeVerification {
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
+
+    /// The `locale` field of each request, in order (empty: none sent).
+    pub fn locales(&self) -> Vec<String> {
+        self.locales.lock().unwrap().clone()
+    }
 }
 
 /// A code that cannot be mistaken for anything else in a log.
@@ -98,8 +107,9 @@ impl VerificationService for VerificationPeer {
         &self,
         request: Request<GetVerificationRequest>,
     ) -> Result<Response<GetVerificationResponse>, Status> {
-        let email = request.into_inner().email;
+        let GetVerificationRequest { email, locale } = request.into_inner();
         self.requests.lock().unwrap().push(email.clone());
+        self.locales.lock().unwrap().push(locale);
         let behaviour = *self.behaviour.lock().unwrap();
         let error = match behaviour {
             Behaviour::Answer(code) => code,

@@ -216,3 +216,85 @@ async fn a_failed_mail_answers_3_and_leaves_no_code() {
     let code: Option<String> = redis.get(system.key("di@example.com")).await.unwrap();
     assert_eq!(code, None);
 }
+
+/// The verification mail: text and HTML, subject and both parts in the
+/// language the request asks for (`locale`, else `Accept-Language`, else
+/// `mail.default_locale`), each with the code and how long it is valid.
+#[actix_web::test]
+async fn the_mail_is_multipart_in_the_language_asked_for() {
+    let system = System::start_with(&[("GATEWAY_VERIFICATION__CODE_TTL_SECS", "300".into())]).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/get_verification", system.gateway);
+    for (email, locale, accept_language, subject, validity) in [
+        (
+            "zh@example.com",
+            Some("zh-CN"),
+            None,
+            "您的验证码",
+            "5 分钟内有效",
+        ),
+        (
+            "zh2@example.com",
+            None,
+            Some("zh-CN,zh;q=0.9"),
+            "您的验证码",
+            "5 分钟内有效",
+        ),
+        (
+            "en@example.com",
+            None,
+            None,
+            "Your verification code",
+            "valid for 5 minutes",
+        ),
+    ] {
+        let mut body = json!({"email": email});
+        if let Some(locale) = locale {
+            body["locale"] = json!(locale);
+        }
+        let mut request = client.post(&url).json(&body);
+        if let Some(header) = accept_language {
+            request = request.header("Accept-Language", header);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(answer["error"], 0, "{email}");
+        let raw = system.sink.message_to(email).await;
+        let code: String = system.redis().await.get(system.key(email)).await.unwrap();
+        let mail = mail_parser::MessageParser::default()
+            .parse(raw.as_bytes())
+            .expect("a mail");
+        assert_eq!(mail.subject(), Some(subject), "{email}");
+        assert_eq!(
+            (mail.text_body_count(), mail.html_body_count()),
+            (1, 1),
+            "{email}"
+        );
+        let text = mail.body_text(0).unwrap();
+        let html = mail.body_html(0).unwrap();
+        for part in [&text, &html] {
+            assert!(part.contains(&code), "{email}: {part}");
+            assert!(part.contains(validity), "{email}: {part}");
+        }
+        assert!(html.contains("<html"), "{email}");
+    }
+}
+
+/// A mail template that does not parse stops the verification service at
+/// start, naming the file, instead of failing mails later.
+#[actix_web::test]
+async fn a_broken_mail_template_stops_start_up_naming_its_file() {
+    let dir = std::env::temp_dir().join(crate::helpers::unique_name("templates"));
+    std::fs::create_dir_all(dir.join("zh-CN")).unwrap();
+    std::fs::write(dir.join("zh-CN/text.txt"), "验证码 {{ code ").unwrap();
+    let mut settings = test_settings();
+    settings.verification.port = 0;
+    let mut command = gateway_command(&settings);
+    command
+        .arg("verification")
+        .env("GATEWAY_MAIL__TEMPLATES_DIR", &dir);
+    let output = command.output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{log}");
+    assert!(log.contains("zh-CN/text.txt"), "{log}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

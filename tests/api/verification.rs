@@ -98,3 +98,60 @@ async fn a_hanging_service_is_status_3_within_the_deadline() {
         started.elapsed()
     );
 }
+
+/// The mail's language reaches the verification service: the body's
+/// `locale`, else the first of ours in `Accept-Language`, else nothing (the
+/// service's default); unknown names fall through.
+#[actix_web::test]
+async fn the_mails_language_comes_from_the_body_then_accept_language() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (
+            json!({"email": "l1@example.com", "locale": "zh-CN"}),
+            None,
+            "zh-CN",
+        ),
+        (
+            json!({"email": "l2@example.com", "locale": "zh-hans"}),
+            Some("en"),
+            "zh-CN",
+        ),
+        (
+            json!({"email": "l3@example.com"}),
+            Some("fr-FR, zh;q=0.8, en;q=0.5"),
+            "zh-CN",
+        ),
+        (
+            json!({"email": "l4@example.com", "locale": "fr"}),
+            Some("en-GB"),
+            "en",
+        ),
+        (
+            json!({"email": "l5@example.com", "locale": "zh-TW"}),
+            None,
+            "",
+        ),
+        (json!({"email": "l6@example.com"}), None, ""),
+    ];
+    for (body, accept_language, _) in &cases {
+        let mut request = app
+            .client
+            .post(format!("{}/get_verification", app.address))
+            .json(body);
+        if let Some(header) = accept_language {
+            request = request.header("Accept-Language", *header);
+        }
+        let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(answer["error"], 0, "{body}");
+    }
+    let expected: Vec<&str> = cases.iter().map(|case| case.2).collect();
+    assert_eq!(app.verification.locales(), expected);
+    // Not a string: the body is malformed, as for any other field.
+    let answer = app
+        .call(
+            "/get_verification",
+            json!({"email": "l7@example.com", "locale": 7}),
+        )
+        .await;
+    assert_eq!(answer["error"], 1);
+}

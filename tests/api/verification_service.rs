@@ -28,6 +28,7 @@ impl Verification {
             .client
             .get_verification_code(GetVerificationRequest {
                 email: email.into(),
+                ..Default::default()
             })
             .await
             .expect("the service answers")
@@ -214,6 +215,7 @@ async fn the_log_transport_writes_the_code_to_the_outbox_only() {
     let reply = client
         .get_verification_code(GetVerificationRequest {
             email: "bea@example.com".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -314,6 +316,7 @@ async fn sessions_are_bounded_by_the_pool_size() {
         async move {
             let request = GetVerificationRequest {
                 email: format!("bounded{n}@example.com"),
+                ..Default::default()
             };
             client
                 .get_verification_code(request)
@@ -420,6 +423,7 @@ async fn a_caller_that_gives_up_leaves_no_code_and_no_cooldown() {
     let mut client = service.client.clone();
     let mut request = tonic::Request::new(GetVerificationRequest {
         email: email.into(),
+        ..Default::default()
     });
     request.set_timeout(Duration::from_millis(50));
     let call = tokio::time::timeout(

@@ -1,15 +1,19 @@
+use actix_web::HttpRequest;
+use actix_web::http::header::ACCEPT_LANGUAGE;
 use actix_web::web::Data;
 
 use crate::actors::captcha::IssueCode;
 use crate::actors::{ActorKind, Actors};
-use crate::domain::Email;
+use crate::domain::{Email, Locale};
 use crate::http::ApiError;
 use crate::http::body::BodyRefused;
 use crate::http::body::RequestBody;
 use crate::http::reply::{Answer, Answered, CodeSent, Succeeded};
 use crate::http::request::{VerificationRequest, decode};
 
-/// `/get_verification`: has the verification service mail a code.
+/// `/get_verification`: has the verification service mail a code, in the
+/// language the body's `locale` names, else the first of ours in
+/// `Accept-Language`, else the service's default.
 #[utoipa::path(
     post,
     path = "/get_verification",
@@ -22,15 +26,27 @@ use crate::http::request::{VerificationRequest, decode};
     )
 )]
 pub async fn get_verification(
+    http: HttpRequest,
     body: RequestBody,
     actors: Data<Actors>,
 ) -> Result<Answer<CodeSent>, ApiError> {
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
+    let locale = request
+        .locale
+        .as_deref()
+        .and_then(Locale::parse)
+        .or_else(|| {
+            http.headers()
+                .get(ACCEPT_LANGUAGE)
+                .and_then(|header| header.to_str().ok())
+                .and_then(Locale::from_accept_language)
+        });
     actors
         .captcha
         .send(IssueCode {
             email: email.clone(),
+            locale,
         })
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;

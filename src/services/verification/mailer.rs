@@ -2,13 +2,15 @@
 //! to the log (without the code) and an outbox directory (with it).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lettre::message::{Mailbox, Message, header::ContentType};
+use lettre::message::{Mailbox, Message, MultiPart};
 
 use super::smtp::{SmtpError, SmtpPool};
+use super::templates::{MailTemplates, TemplateError};
 use crate::config::{MailSettings, MailTransport};
-use crate::domain::Email;
+use crate::domain::{Email, Locale};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -20,17 +22,28 @@ pub enum MailError {
     Smtp(#[from] SmtpError),
     #[error("cannot write to the outbox: {0}")]
     Outbox(#[from] std::io::Error),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// What every mail is made of: the templates, the sender, the language
+/// when the request names none.
+#[derive(Clone)]
+pub struct Composer {
+    templates: Arc<MailTemplates>,
+    from: Mailbox,
+    default_locale: Locale,
 }
 
 #[derive(Clone)]
 pub enum Mailer {
     Smtp {
         sessions: SmtpPool,
-        from: Mailbox,
+        composer: Composer,
     },
     Log {
         outbox: Option<PathBuf>,
-        from: Mailbox,
+        composer: Composer,
     },
 }
 
@@ -39,37 +52,50 @@ impl Mailer {
         let from: Mailbox = settings.from.parse().map_err(|_| {
             MailError::Settings(format!("mail.from {:?} is not a mailbox", settings.from))
         })?;
+        let default_locale = Locale::parse(&settings.default_locale).ok_or_else(|| {
+            MailError::Settings(format!(
+                "mail.default_locale {:?} is not one of en, zh-CN",
+                settings.default_locale
+            ))
+        })?;
+        let composer = Composer {
+            templates: Arc::new(MailTemplates::load(settings.templates_dir.as_deref())?),
+            from,
+            default_locale,
+        };
         Ok(match settings.transport {
             MailTransport::Log => Mailer::Log {
                 outbox: settings.outbox_dir.clone(),
-                from,
+                composer,
             },
             MailTransport::Smtp => Mailer::Smtp {
                 sessions: SmtpPool::new(settings)
                     .map_err(|error| MailError::Settings(error.to_string()))?,
-                from,
+                composer,
             },
         })
     }
 
-    /// Sends `code` to `to`, saying how long it stays valid.
+    /// Sends `code` to `to` in `locale` (else `mail.default_locale`),
+    /// saying how long it stays valid.
     pub async fn send_code(
         &self,
         to: &Email,
         code: &str,
         valid_for: Duration,
+        locale: Option<Locale>,
     ) -> Result<(), MailError> {
         match self {
-            Mailer::Smtp { sessions, from } => {
-                let message = code_message(from, to, code, valid_for)?;
+            Mailer::Smtp { sessions, composer } => {
+                let message = composer.code_message(to, code, valid_for, locale)?;
                 sessions
                     .send(message.envelope(), &message.formatted())
                     .await?;
                 log::info!("mail to {} sent", to.masked());
             }
-            Mailer::Log { outbox, from } => {
+            Mailer::Log { outbox, composer } => {
                 if let Some(outbox) = outbox {
-                    let message = code_message(from, to, code, valid_for)?;
+                    let message = composer.code_message(to, code, valid_for, locale)?;
                     tokio::fs::create_dir_all(outbox).await?;
                     let millis = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -84,30 +110,33 @@ impl Mailer {
     }
 }
 
-fn code_message(
-    from: &Mailbox,
-    to: &Email,
-    code: &str,
-    valid_for: Duration,
-) -> Result<Message, MailError> {
-    let recipient: Mailbox = to
-        .as_str()
-        .parse()
-        .map_err(|error: lettre::address::AddressError| MailError::Message(error.to_string()))?;
-    let minutes = valid_for.as_secs().div_ceil(60);
-    let validity = match (valid_for.as_secs(), minutes) {
-        (secs, _) if secs < 60 => format!("{secs} seconds"),
-        (_, 1) => "1 minute".to_owned(),
-        (_, minutes) => format!("{minutes} minutes"),
-    };
-    Message::builder()
-        .from(from.clone())
-        .to(recipient)
-        .subject("Your verification code")
-        .header(ContentType::TEXT_PLAIN)
-        .body(format!(
-            "Your verification code is {code}\r\n\r\n\
-             It is valid for {validity}. If you did not ask for it, ignore this mail.\r\n"
-        ))
-        .map_err(|error| MailError::Message(error.to_string()))
+impl Composer {
+    /// The verification mail: text and HTML alternatives, subject and both
+    /// parts in the locale's templates.
+    fn code_message(
+        &self,
+        to: &Email,
+        code: &str,
+        valid_for: Duration,
+        locale: Option<Locale>,
+    ) -> Result<Message, MailError> {
+        let recipient: Mailbox =
+            to.as_str()
+                .parse()
+                .map_err(|error: lettre::address::AddressError| {
+                    MailError::Message(error.to_string())
+                })?;
+        let locale = locale.unwrap_or(self.default_locale);
+        let minutes = valid_for.as_secs().div_ceil(60).max(1);
+        let mail = self
+            .templates
+            .render(locale, to.as_str(), code, minutes)
+            .map_err(|error| MailError::Message(error.to_string()))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(recipient)
+            .subject(mail.subject)
+            .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
+            .map_err(|error| MailError::Message(error.to_string()))
+    }
 }

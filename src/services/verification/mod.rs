@@ -5,6 +5,7 @@
 
 pub mod mailer;
 mod smtp;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tonic::{Request, Response};
 
 use self::mailer::Mailer;
 use crate::config::Settings;
-use crate::domain::Email;
+use crate::domain::{Email, Locale};
 use crate::grpc::proto::verification_service_server::{
     VerificationService, VerificationServiceServer,
 };
@@ -97,16 +98,16 @@ impl VerificationServer {
     }
 
     /// Issues a code for `email` to the end, even if the caller goes away.
-    async fn issue(&self, email: Email) -> Result<(), IssueError> {
+    async fn issue(&self, email: Email, locale: Option<Locale>) -> Result<(), IssueError> {
         let issuer = Arc::clone(&self.issuer);
-        tokio::spawn(async move { issuer.issue(&email).await })
+        tokio::spawn(async move { issuer.issue(&email, locale).await })
             .await
             .unwrap_or(Err(IssueError::Interrupted))
     }
 }
 
 impl Issuer {
-    async fn issue(&self, email: &Email) -> Result<(), IssueError> {
+    async fn issue(&self, email: &Email, locale: Option<Locale>) -> Result<(), IssueError> {
         let slot = CodeSlot::of(&self.key_prefix, email.as_str());
         let code = new_code();
         let limit = self.redis_timeout;
@@ -122,7 +123,11 @@ impl Issuer {
         {
             return Err(IssueError::TooSoon);
         }
-        if let Err(error) = self.mailer.send_code(email, &code, self.code_ttl).await {
+        if let Err(error) = self
+            .mailer
+            .send_code(email, &code, self.code_ttl, locale)
+            .await
+        {
             // An undelivered code must not stay usable, nor block a retry.
             if let Err(cleanup) = codes::withdraw(&self.redis, limit, &slot, &code).await {
                 log::error!(
@@ -142,12 +147,14 @@ impl VerificationService for VerificationServer {
         &self,
         request: Request<GetVerificationRequest>,
     ) -> Result<Response<GetVerificationResponse>, tonic::Status> {
-        let raw = request.into_inner().email;
+        let GetVerificationRequest { email: raw, locale } = request.into_inner();
+        // Empty (an old gateway) or unknown: mail.default_locale.
+        let locale = Locale::parse(&locale);
         let (email, masked, outcome) = match Email::parse(&raw) {
             Ok(email) => {
                 let masked = email.masked().to_string();
                 let address = email.as_str().to_owned();
-                (address, masked, self.issue(email).await)
+                (address, masked, self.issue(email, locale).await)
             }
             Err(_) => (
                 raw,
