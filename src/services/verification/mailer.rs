@@ -127,10 +127,9 @@ impl Composer {
                     MailError::Message(error.to_string())
                 })?;
         let locale = locale.unwrap_or(self.default_locale);
-        let minutes = valid_for.as_secs().div_ceil(60).max(1);
         let mail = self
             .templates
-            .render(locale, to.as_str(), code, minutes)
+            .render(locale, to.as_str(), code, valid_for)
             .map_err(|error| MailError::Message(error.to_string()))?;
         Message::builder()
             .from(self.from.clone())

@@ -97,15 +97,18 @@ impl MailTemplates {
         Ok(MailTemplates { environment })
     }
 
-    /// The mail carrying `code` to `email`, valid for `minutes`, in `locale`.
+    /// The mail carrying `code` to `email`, valid for `valid_for`, in
+    /// `locale`. Templates get `seconds` and `minutes` (rounded up).
     pub fn render(
         &self,
         locale: Locale,
         email: &str,
         code: &str,
-        minutes: u64,
+        valid_for: std::time::Duration,
     ) -> Result<RenderedMail, minijinja::Error> {
-        let values = context! { code, email, minutes };
+        let seconds = valid_for.as_secs();
+        let minutes = seconds.div_ceil(60);
+        let values = context! { code, email, seconds, minutes };
         let part = |part: &str| {
             self.environment
                 .get_template(&format!("{}/{part}", locale.tag()))?
@@ -126,12 +129,16 @@ impl MailTemplates {
 }
 
 fn sample() -> minijinja::Value {
-    context! { code => "000000", email => "someone@example.com", minutes => 3 }
+    context! { code => "000000", email => "someone@example.com", seconds => 180, minutes => 3 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn secs(seconds: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(seconds)
+    }
 
     fn dir(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
@@ -151,7 +158,7 @@ mod tests {
             (Locale::ZhCn, "5 分钟内有效", "您的验证码"),
         ] {
             let mail = templates
-                .render(locale, "a@example.com", "123456", 5)
+                .render(locale, "a@example.com", "123456", secs(300))
                 .unwrap();
             assert_eq!(mail.subject, subject);
             for body in [&mail.text, &mail.html] {
@@ -161,12 +168,21 @@ mod tests {
             assert!(mail.html.starts_with("<!doctype html>"));
         }
         let one = templates
-            .render(Locale::En, "a@example.com", "1", 1)
+            .render(Locale::En, "a@example.com", "1", secs(60))
             .unwrap();
         assert!(one.text.contains("valid for 1 minute:"), "{}", one.text);
+        for (locale, validity) in [
+            (Locale::En, "valid for 30 seconds:"),
+            (Locale::ZhCn, "30 秒内有效"),
+        ] {
+            let short = templates
+                .render(locale, "a@example.com", "1", secs(30))
+                .unwrap();
+            assert!(short.text.contains(validity), "{}", short.text);
+        }
         // The text keeps the line the old tooling greps for.
         let en = templates
-            .render(Locale::En, "a@example.com", "654321", 3)
+            .render(Locale::En, "a@example.com", "654321", secs(180))
             .unwrap();
         assert!(en.text.starts_with("Your verification code is 654321\n"));
     }
@@ -175,7 +191,7 @@ mod tests {
     fn the_html_part_escapes_what_it_is_given() {
         let templates = MailTemplates::load(None).unwrap();
         let mail = templates
-            .render(Locale::En, "<script>@example.com", "123456", 3)
+            .render(Locale::En, "<script>@example.com", "123456", secs(180))
             .unwrap();
         assert!(!mail.html.contains("<script>@"), "{}", mail.html);
         assert!(mail.html.contains("&lt;script&gt;@example.com"));
@@ -187,12 +203,12 @@ mod tests {
         std::fs::write(dir.join("zh-CN/subject.txt"), "验证码 {{ code }}\n").unwrap();
         let templates = MailTemplates::load(Some(&dir)).unwrap();
         let zh = templates
-            .render(Locale::ZhCn, "a@example.com", "777777", 3)
+            .render(Locale::ZhCn, "a@example.com", "777777", secs(180))
             .unwrap();
         assert_eq!(zh.subject, "验证码 777777");
         assert!(zh.text.contains("777777"), "the built-in text stays");
         let en = templates
-            .render(Locale::En, "a@example.com", "777777", 3)
+            .render(Locale::En, "a@example.com", "777777", secs(180))
             .unwrap();
         assert_eq!(en.subject, "Your verification code");
         std::fs::remove_dir_all(dir).unwrap();
