@@ -117,7 +117,9 @@ async fn caller(mode: &str, port: u16) -> Call {
             settings.mail.transport = MailTransport::Smtp;
             settings.mail.port = port;
             settings.mail.tls = MailTls::None;
-            let mailer = MAILER.get_or_init(|| Mailer::new(&settings.mail).expect("mail settings"));
+            let mailer = MAILER.get_or_init(|| {
+                Mailer::new(&settings.mail, Duration::from_secs(180)).expect("mail settings")
+            });
             Box::new(move |email| {
                 Box::pin(async move {
                     let email = Email::parse(&email).expect("a valid address");

@@ -147,7 +147,10 @@ fn serve(
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
     let body_rules = web::Data::new(http::body::BodyRules::from(&settings.http));
-    let pages = settings.http.pages;
+    let site = settings
+        .http
+        .pages
+        .then(|| http::pages::Site::new(settings));
     let mut server = HttpServer::new(move || {
         // Runs on each worker's own thread: its actors start on its arbiter,
         // and the backend I/O of its requests runs there too.
@@ -167,8 +170,8 @@ fn serve(
             .app_data(body_rules.clone())
             .configure(|config| {
                 // Before the endpoints' scope, which takes every path.
-                if pages {
-                    http::pages::configure(config);
+                if let Some(site) = &site {
+                    site.configure(config);
                 }
                 http::configure(config);
             })

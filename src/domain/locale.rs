@@ -52,11 +52,16 @@ impl Locale {
                 let mut parts = item.split(';');
                 let locale = Locale::parse(parts.next()?)?;
                 let weight = parts
-                    .filter_map(|parameter| parameter.trim().strip_prefix("q="))
-                    .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                    .filter_map(|parameter| {
+                        let (name, value) = parameter.split_once('=')?;
+                        name.trim().eq_ignore_ascii_case("q").then(|| value.trim())
+                    })
+                    .map(|q| q.parse::<f32>().unwrap_or(-1.0))
                     .next()
                     .unwrap_or(1.0);
-                (weight > 0.0).then_some((weight, position, locale))
+                // A weight outside 0..=1 (`1e9`, `inf`, garbage) is no
+                // weight at all: the item is ignored.
+                (weight > 0.0 && weight <= 1.0).then_some((weight, position, locale))
             })
             .collect();
         // Highest weight first; among equals, the header's order.
@@ -107,6 +112,9 @@ mod tests {
             ("*", None),
             ("", None),
             ("en;q=garbage, zh;q=0.2", Some(Locale::ZhCn)),
+            ("zh;Q=0, en;q=0.5", Some(Locale::En)),
+            ("en;q=1e9, zh;q=0.5", Some(Locale::ZhCn)),
+            ("en;q=inf, zh;q=NaN", None),
         ] {
             assert_eq!(Locale::from_accept_language(header), locale, "{header:?}");
         }

@@ -92,12 +92,13 @@ pub struct VerificationRequest {
     #[schema(example = "alice@example.com")]
     pub email: String,
     /// The language of the mail: `en` or `zh-CN` (any BCP 47 spelling,
-    /// `zh-Hans`, `en-GB`…). Missing or none of those: the request's
-    /// `Accept-Language`, else the service's default. Old clients never
-    /// send it.
+    /// `zh-Hans`, `en-GB`…). Missing, not a string, or none of those: the
+    /// request's `Accept-Language`, else the service's default. Old clients
+    /// never send it; a client that sent some other `locale` before keeps
+    /// being served as before.
     #[serde(default)]
-    #[schema(example = "zh-CN")]
-    pub locale: Option<String>,
+    #[schema(value_type = Option<String>, example = "zh-CN")]
+    pub locale: Option<serde_json::Value>,
 }
 
 /// A new account, authorised by the code mailed to its address.

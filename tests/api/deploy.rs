@@ -695,3 +695,56 @@ fn kubernetes_runs_two_balance_replicas_a_disruption_budget_and_a_redis_cluster(
         "{nodes}"
     );
 }
+
+/// The image builds from what its build stage copies: every file the
+/// binary embeds (`include_str!`, outside tests) lies under a copied path.
+#[test]
+fn the_build_stage_copies_every_file_the_binary_embeds() {
+    let text = read("Containerfile");
+    let build_stage = text.split("\nFROM ").nth(1).unwrap();
+    let copied: Vec<&str> = build_stage
+        .lines()
+        .filter_map(|line| line.strip_prefix("COPY "))
+        .filter(|value| !value.starts_with("--from"))
+        .flat_map(|value| {
+            let mut parts: Vec<&str> = value.split_whitespace().collect();
+            parts.pop();
+            parts
+        })
+        .collect();
+    let mut embedded = Vec::new();
+    let mut pending = vec![Path::new(REPO).join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).unwrap();
+            // What tests embed (the README) is not built into the image.
+            let shipped = source.split("#[cfg(test)]").next().unwrap();
+            for quoted in shipped.split("include_str!(\"").skip(1) {
+                let relative = quoted.split('"').next().unwrap();
+                let file = path.parent().unwrap().join(relative);
+                let file = file.canonicalize().unwrap();
+                let inside = file
+                    .strip_prefix(Path::new(REPO).canonicalize().unwrap())
+                    .unwrap();
+                embedded.push(inside.to_string_lossy().into_owned());
+            }
+        }
+    }
+    assert!(
+        embedded.iter().any(|file| file.starts_with("pages/")),
+        "{embedded:?}"
+    );
+    for file in &embedded {
+        assert!(
+            copied
+                .iter()
+                .any(|source| file == source || file.starts_with(&format!("{source}/"))),
+            "{file} is embedded but the build stage does not copy it (copies {copied:?})"
+        );
+    }
+}

@@ -38,6 +38,8 @@ async fn every_page_is_served_with_its_security_headers() {
             "connect-src 'self'",
             "frame-ancestors 'none'",
             "base-uri 'none'",
+            // No native form submission: a password never goes into a URL.
+            "form-action 'none'",
         ] {
             assert!(policy.contains(directive), "{path}: {policy}");
         }
@@ -49,6 +51,17 @@ async fn every_page_is_served_with_its_security_headers() {
     }
     let head = app.request(reqwest::Method::HEAD, "/register").await;
     assert_eq!(head.status(), 200);
+    // Each page says how long the limits make one wait, from the settings.
+    let page = app
+        .request(reqwest::Method::GET, "/login")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<meta name="gateway-waits" content="code=60 login=900 address=300">"#),
+        "{page}"
+    );
 }
 
 #[actix_web::test]

@@ -240,6 +240,12 @@ async fn the_log_transport_writes_the_code_to_the_outbox_only() {
     assert_eq!(files.len(), 1);
     let mail = std::fs::read_to_string(&files[0]).unwrap();
     assert_eq!(code_in(&mail.replace("\r\n", "\n")), code);
+    // The whole mail: both parts.
+    let parsed = mail_parser::MessageParser::default()
+        .parse(mail.as_bytes())
+        .unwrap();
+    assert_eq!((parsed.text_body_count(), parsed.html_body_count()), (1, 1));
+    assert!(parsed.body_html(0).unwrap().contains(&code));
     std::fs::remove_dir_all(outbox).unwrap();
 }
 

@@ -32,16 +32,13 @@ pub async fn get_verification(
 ) -> Result<Answer<CodeSent>, ApiError> {
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
-    let locale = request
-        .locale
-        .as_deref()
-        .and_then(Locale::parse)
-        .or_else(|| {
-            http.headers()
-                .get(ACCEPT_LANGUAGE)
-                .and_then(|header| header.to_str().ok())
-                .and_then(Locale::from_accept_language)
-        });
+    let asked = request.locale.as_ref().and_then(serde_json::Value::as_str);
+    let locale = asked.and_then(Locale::parse).or_else(|| {
+        http.headers()
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|header| header.to_str().ok())
+            .and_then(Locale::from_accept_language)
+    });
     actors
         .captcha
         .send(IssueCode {

@@ -48,7 +48,8 @@ pub enum Mailer {
 }
 
 impl Mailer {
-    pub fn new(settings: &MailSettings) -> Result<Mailer, MailError> {
+    /// `valid_for`: how long codes live, which every template is tried with.
+    pub fn new(settings: &MailSettings, valid_for: Duration) -> Result<Mailer, MailError> {
         let from: Mailbox = settings.from.parse().map_err(|_| {
             MailError::Settings(format!("mail.from {:?} is not a mailbox", settings.from))
         })?;
@@ -59,7 +60,10 @@ impl Mailer {
             ))
         })?;
         let composer = Composer {
-            templates: Arc::new(MailTemplates::load(settings.templates_dir.as_deref())?),
+            templates: Arc::new(MailTemplates::load(
+                settings.templates_dir.as_deref(),
+                valid_for,
+            )?),
             from,
             default_locale,
         };

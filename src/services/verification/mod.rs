@@ -80,7 +80,10 @@ impl VerificationServer {
             guard: super::ServiceGuard::new(&settings.grpc)?,
             issuer: Arc::new(Issuer {
                 redis: kv::build_pool(&settings.redis)?,
-                mailer: Mailer::new(&settings.mail)?,
+                mailer: Mailer::new(
+                    &settings.mail,
+                    Duration::from_secs(settings.verification.code_ttl_secs),
+                )?,
                 key_prefix: settings.redis.key_prefix.clone(),
                 redis_timeout: settings.redis.timeout(),
                 code_ttl: Duration::from_secs(settings.verification.code_ttl_secs),

@@ -6,6 +6,7 @@
 //! of failing a mail later.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use minijinja::{Environment, UndefinedBehavior, context};
 
@@ -47,23 +48,27 @@ pub struct MailTemplates {
 
 impl MailTemplates {
     /// The built-in templates, each replaced by its file under `overrides`
-    /// where there is one.
-    pub fn load(overrides: Option<&Path>) -> Result<MailTemplates, TemplateError> {
-        if let Some(dir) = overrides
-            && !dir.is_dir()
-        {
-            return Err(TemplateError::NoDirectory(dir.to_path_buf()));
+    /// where there is one. Every template is rendered once for `valid_for`
+    /// (the configured lifetime) and for lifetimes that take each branch
+    /// of the built-in ones (under a minute, one, several), and may name
+    /// only the variables a mail has.
+    pub fn load(
+        overrides: Option<&Path>,
+        valid_for: Duration,
+    ) -> Result<MailTemplates, TemplateError> {
+        if let Some(dir) = overrides {
+            check_directory(dir)?;
         }
         let mut environment = Environment::new();
         // A variable a template names but the mail does not have is an
-        // error (found by the trial render below), not an empty string.
+        // error (found by the trial renders below), not an empty string.
         environment.set_undefined_behavior(UndefinedBehavior::Strict);
         environment.set_keep_trailing_newline(true);
         for locale in Locale::ALL {
             for part in PARTS {
                 let name = format!("{}/{part}", locale.tag());
                 let (file, source) = match overrides.map(|dir| dir.join(&name)) {
-                    Some(path) if path.exists() => {
+                    Some(path) if path.is_file() => {
                         let source = std::fs::read_to_string(&path).map_err(|error| {
                             TemplateError::Broken {
                                 file: path.display().to_string(),
@@ -77,21 +82,33 @@ impl MailTemplates {
                         built_in(locale, part).to_owned(),
                     ),
                 };
+                let broken = |message: String| TemplateError::Broken {
+                    file: file.clone(),
+                    message,
+                };
                 environment
                     .add_template_owned(name.clone(), source)
-                    .map_err(|error| TemplateError::Broken {
-                        file: file.clone(),
-                        message: error.to_string(),
-                    })?;
-                // Renders with sample values: an unknown variable or filter
-                // shows now.
-                environment
+                    .map_err(|error| broken(error.to_string()))?;
+                let template = environment
                     .get_template(&name)
-                    .and_then(|template| template.render(sample()))
-                    .map_err(|error| TemplateError::Broken {
-                        file,
-                        message: error.to_string(),
-                    })?;
+                    .map_err(|error| broken(error.to_string()))?;
+                if let Some(unknown) = template
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .find(|variable| !VARIABLES.contains(&variable.as_str()))
+                {
+                    return Err(broken(format!(
+                        "`{unknown}` is not one of {}",
+                        VARIABLES.join(", ")
+                    )));
+                }
+                // Unknown filters and tests show only when they run: every
+                // branch a lifetime can take is run.
+                for seconds in [valid_for.as_secs(), 30, 60, 180] {
+                    template
+                        .render(sample(seconds))
+                        .map_err(|error| broken(error.to_string()))?;
+                }
             }
         }
         Ok(MailTemplates { environment })
@@ -104,7 +121,7 @@ impl MailTemplates {
         locale: Locale,
         email: &str,
         code: &str,
-        valid_for: std::time::Duration,
+        valid_for: Duration,
     ) -> Result<RenderedMail, minijinja::Error> {
         let seconds = valid_for.as_secs();
         let minutes = seconds.div_ceil(60);
@@ -128,8 +145,53 @@ impl MailTemplates {
     }
 }
 
-fn sample() -> minijinja::Value {
-    context! { code => "000000", email => "someone@example.com", seconds => 180, minutes => 3 }
+/// What a template may use.
+const VARIABLES: [&str; 4] = ["code", "email", "seconds", "minutes"];
+
+fn sample(seconds: u64) -> minijinja::Value {
+    context! {
+        code => "000000",
+        email => "someone@example.com",
+        seconds,
+        minutes => seconds.div_ceil(60),
+    }
+}
+
+/// `dir` holds only what can replace a template: `<locale>/<part>` for our
+/// locales and parts. Anything else is most likely a misspelt override
+/// (`zh-cn/`, `html.htm`) that would silently not apply.
+fn check_directory(dir: &Path) -> Result<(), TemplateError> {
+    let unreadable = |path: &Path, error: std::io::Error| TemplateError::Broken {
+        file: path.display().to_string(),
+        message: error.to_string(),
+    };
+    if !dir.is_dir() {
+        return Err(TemplateError::NoDirectory(dir.to_path_buf()));
+    }
+    for entry in std::fs::read_dir(dir).map_err(|error| unreadable(dir, error))? {
+        let path = entry.map_err(|error| unreadable(dir, error))?.path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if !path.is_dir() || !Locale::ALL.iter().any(|locale| locale.tag() == name) {
+            return Err(TemplateError::Broken {
+                file: path.display().to_string(),
+                message: format!(
+                    "not a locale directory ({})",
+                    Locale::ALL.map(Locale::tag).join(", ")
+                ),
+            });
+        }
+        for inner in std::fs::read_dir(&path).map_err(|error| unreadable(&path, error))? {
+            let file = inner.map_err(|error| unreadable(&path, error))?.path();
+            let part = file.file_name().unwrap_or_default().to_string_lossy();
+            if !file.is_file() || !PARTS.contains(&part.as_ref()) {
+                return Err(TemplateError::Broken {
+                    file: file.display().to_string(),
+                    message: format!("not a template ({})", PARTS.join(", ")),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -152,7 +214,7 @@ mod tests {
 
     #[test]
     fn every_built_in_template_renders_the_code_and_the_minutes_in_both_locales() {
-        let templates = MailTemplates::load(None).unwrap();
+        let templates = MailTemplates::load(None, secs(180)).unwrap();
         for (locale, validity, subject) in [
             (Locale::En, "valid for 5 minutes", "Your verification code"),
             (Locale::ZhCn, "5 分钟内有效", "您的验证码"),
@@ -189,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_html_part_escapes_what_it_is_given() {
-        let templates = MailTemplates::load(None).unwrap();
+        let templates = MailTemplates::load(None, secs(180)).unwrap();
         let mail = templates
             .render(Locale::En, "<script>@example.com", "123456", secs(180))
             .unwrap();
@@ -201,7 +263,7 @@ mod tests {
     fn an_override_replaces_its_template_only() {
         let dir = dir("override");
         std::fs::write(dir.join("zh-CN/subject.txt"), "验证码 {{ code }}\n").unwrap();
-        let templates = MailTemplates::load(Some(&dir)).unwrap();
+        let templates = MailTemplates::load(Some(&dir), secs(180)).unwrap();
         let zh = templates
             .render(Locale::ZhCn, "a@example.com", "777777", secs(180))
             .unwrap();
@@ -220,17 +282,26 @@ mod tests {
             ("{% if code %}unclosed", "syntax"),
             ("{{ cod }}", "an unknown variable"),
             ("{{ code | no_such_filter }}", "an unknown filter"),
+            // Only a code valid under a minute runs this branch.
+            (
+                "{% if seconds < 60 %}{{ code | no_such_filter }}{% endif %}",
+                "a filter in a branch",
+            ),
+            (
+                "{% if minutes == 1 %}{{ secret }}{% endif %}",
+                "a variable in a branch",
+            ),
         ] {
             let dir = dir("broken");
             std::fs::write(dir.join("zh-CN/html.html"), source).unwrap();
-            let error = MailTemplates::load(Some(&dir))
+            let error = MailTemplates::load(Some(&dir), secs(180))
                 .err()
                 .expect(why)
                 .to_string();
             assert!(error.contains("zh-CN/html.html"), "{why}: {error}");
             std::fs::remove_dir_all(dir).unwrap();
         }
-        let missing = MailTemplates::load(Some(Path::new("/no/such/dir")))
+        let missing = MailTemplates::load(Some(Path::new("/no/such/dir")), secs(180))
             .err()
             .unwrap();
         assert!(missing.to_string().contains("/no/such/dir"));
