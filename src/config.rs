@@ -412,7 +412,7 @@ impl Default for LimitSettings {
             code_attempts: 5,
             login_failures: 10,
             login_window_secs: 900,
-            ip_burst: 30,
+            ip_burst: 1000,
             ip_window_secs: 300,
             trusted_proxies: Vec::new(),
         }

@@ -375,7 +375,7 @@ async fn every_limit_set_to_0_is_off() {
         settings.limits.ip_burst = 0;
     })
     .await;
-    // ip_burst = 0: far more requests than the default burst of 30.
+    // ip_burst = 0: off, not "nothing allowed".
     let body = json!({"username": "nobody", "email": "nobody@example.com"});
     let answers = join_all((0..60).map(|_| app.call("/check_accountexists", body.clone()))).await;
     assert!(answers.iter().all(|answer| answer["error"] == 12));
@@ -472,4 +472,34 @@ async fn the_counters_are_at_the_keys_the_readme_names() {
         .await
         .unwrap();
     assert_eq!(requests, Some(2));
+}
+
+/// Carrier-grade NAT: 200 people behind one address, each with a whole
+/// session (a code, a registration, a login), with the shipped limits.
+#[actix_web::test]
+async fn two_hundred_users_behind_one_address_are_all_served() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.limits = gateway_server::config::LimitSettings::default();
+        settings.security.max_pending_hashes = 64;
+    })
+    .await;
+    let session = |n: usize| {
+        let app = &app;
+        async move {
+            let (name, email) = (format!("nat{n}"), format!("nat{n}@example.com"));
+            app.register(&name, &email, "Correct-Horse-7").await;
+            app.login_status(&name, "Correct-Horse-7").await
+        }
+    };
+    let mut logins = Vec::new();
+    for batch in (0..200).collect::<Vec<_>>().chunks(20) {
+        logins.extend(join_all(batch.iter().map(|n| session(*n))).await);
+    }
+    assert_eq!(logins.len(), 200);
+    let refused: Vec<_> = logins
+        .iter()
+        .enumerate()
+        .filter(|(_, status)| **status != 0)
+        .collect();
+    assert!(refused.is_empty(), "logins not served: {refused:?}");
 }
