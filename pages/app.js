@@ -27,7 +27,8 @@ const TEXT = {
     switch: '中文',
     working: 'One moment…',
     offline: 'The server could not be reached. Check your connection and try again.',
-    'ok.code': (a) => `A code is on its way to ${a.email}. It is valid for a few minutes; check your spam folder too.`,
+    'ok.code': (a) => `A code is on its way to ${a.email}. It is valid for a few minutes; check your spam folder too.` +
+      (a.retry_after_secs ? ` A new one can be sent in ${a.retry_after_secs} seconds.` : ''),
     'ok.register': (a) => `Account "${a.username}" created. You can sign in now.`,
     'ok.reset': () => 'Your password is changed. Sign in with the new one.',
     'ok.check': (a) => `The account "${a.username}" with ${a.email} exists.`,
@@ -90,7 +91,8 @@ const TEXT = {
     switch: 'English',
     working: '请稍候…',
     offline: '无法连接服务器。请检查网络后重试。',
-    'ok.code': (a) => `验证码已发送至 ${a.email}，几分钟内有效；也请查看垃圾邮件文件夹。`,
+    'ok.code': (a) => `验证码已发送至 ${a.email}，几分钟内有效；也请查看垃圾邮件文件夹。` +
+      (a.retry_after_secs ? `${a.retry_after_secs} 秒后可以重新发送。` : ''),
     'ok.register': (a) => `账户“${a.username}”已创建，现在可以登录了。`,
     'ok.reset': () => '密码已更改，请用新密码登录。',
     'ok.check': (a) => `账户“${a.username}”（${a.email}）存在。`,

@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 
@@ -144,9 +145,24 @@ impl Handler<Probe> for CaptchaActor {
     }
 }
 
+/// What became of a request for a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeIssued {
+    /// A new code was mailed (`true`), or the address still has a valid
+    /// code mailed moments ago, within its resend cooldown (`false`: no new
+    /// code, no new mail; "a code has been sent" is true).
+    pub mailed: bool,
+    /// When a new code can be sent, if a cooldown runs.
+    pub retry_after: Option<Duration>,
+}
+
 /// Asks the verification service to issue and mail a code for `email`.
+/// Inside the resend cooldown, while the code it mailed is still valid,
+/// that is a success too (the service's own answer stays 27): an old
+/// client that asks again after its own 10 s countdown is told the truth,
+/// "a code has been sent", not "Service Error!".
 #[derive(Message)]
-#[rtype(result = "Result<(), CaptchaError>")]
+#[rtype(result = "Result<CodeIssued, CaptchaError>")]
 pub struct IssueCode {
     pub email: Email,
     /// The mail's language; `None`: the verification service's default.
@@ -154,7 +170,7 @@ pub struct IssueCode {
 }
 
 impl Handler<IssueCode> for CaptchaActor {
-    type Result = ResponseFuture<Result<(), CaptchaError>>;
+    type Result = ResponseFuture<Result<CodeIssued, CaptchaError>>;
 
     fn handle(&mut self, message: IssueCode, ctx: &mut Context<Self>) -> Self::Result {
         guarded(
@@ -163,6 +179,9 @@ impl Handler<IssueCode> for CaptchaActor {
             |panicked| Err(panicked.into()),
             |actor, _| {
                 let mut client = actor.verification.clone();
+                let redis = actor.redis.clone();
+                let limit = actor.settings.redis.timeout();
+                let slot = CodeSlot::of(&actor.settings.redis.key_prefix, message.email.as_str());
                 Box::pin(async move {
                     let request = GetVerificationRequest {
                         email: message.email.into_string(),
@@ -173,9 +192,37 @@ impl Handler<IssueCode> for CaptchaActor {
                         .await
                         .map_err(CaptchaError::Unreachable)?
                         .into_inner();
-                    match reply.error {
-                        verification_error::OK => Ok(()),
-                        code => Err(CaptchaError::Refused(code)),
+                    let mailed = match reply.error {
+                        verification_error::OK => true,
+                        verification_error::TOO_SOON => false,
+                        code => return Err(CaptchaError::Refused(code)),
+                    };
+                    // Read after the answer: the service has stored the
+                    // code and started the cooldown (an old service that
+                    // keeps no cooldown leaves it unknown).
+                    let pending = codes::pending(&redis, limit, &slot).await;
+                    match (mailed, pending) {
+                        (true, Ok((_, retry_after))) => Ok(CodeIssued {
+                            mailed,
+                            retry_after,
+                        }),
+                        (true, Err(error)) => {
+                            log::warn!("cooldown of a code just sent unknown: {error}");
+                            Ok(CodeIssued {
+                                mailed,
+                                retry_after: None,
+                            })
+                        }
+                        (false, Ok((true, retry_after))) => Ok(CodeIssued {
+                            mailed,
+                            retry_after,
+                        }),
+                        // Its code was used (or expired early): asking
+                        // again within the cooldown is refused, as before.
+                        (false, Ok((false, _))) => {
+                            Err(CaptchaError::Refused(verification_error::TOO_SOON))
+                        }
+                        (false, Err(error)) => Err(error.into()),
                     }
                 })
             },

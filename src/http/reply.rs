@@ -13,7 +13,8 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, 
 use crate::metrics::{Backend, Outcome};
 use crate::status::Status;
 
-/// `/get_verification`: the code is on its way to this address.
+/// `/get_verification`: a code is on its way to this address (mailed now,
+/// or moments ago and still valid).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeSent {
@@ -21,6 +22,12 @@ pub struct CodeSent {
     /// The address as the code was issued for (its canonical form).
     #[schema(example = "alice@example.com")]
     pub email: String,
+    /// Seconds until a new code can be sent to this address (the resend
+    /// cooldown), when one runs. Asking again sooner answers 0 again while
+    /// the code is valid, with no new code and no new mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 60, minimum = 1)]
+    pub retry_after_secs: Option<u64>,
 }
 
 /// `/post_registration`: the new account.

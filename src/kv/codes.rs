@@ -171,6 +171,30 @@ pub async fn issue(
     Ok(stored == 1)
 }
 
+/// Whether the address has a code that is still valid, and how long its
+/// resend cooldown has left (`None`: none runs).
+pub async fn pending(
+    pool: &RedisPool,
+    limit: Duration,
+    slot: &CodeSlot,
+) -> Result<(bool, Option<Duration>), StoreError> {
+    let (exists, cooldown_ms): (bool, i64) =
+        with_connection(pool, limit, |mut connection| async move {
+            redis::pipe()
+                .atomic()
+                .exists(&slot.code_key)
+                .pttl(&slot.cooldown_key)
+                .query_async(&mut connection)
+                .await
+        })
+        .await?;
+    let cooldown = u64::try_from(cooldown_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
+    Ok((exists, cooldown))
+}
+
 /// Takes back a code that could not be delivered, so it cannot be used and
 /// the user may ask again at once.
 pub async fn withdraw(

@@ -120,7 +120,9 @@ async fn a_user_registers_with_a_mailed_code_and_logs_in_to_the_least_loaded_ser
     let issued = system
         .call("/get_verification", json!({"email": "Ada@Example.com"}))
         .await;
-    assert_eq!(issued, json!({"error": 0, "email": "ada@example.com"}));
+    assert_eq!(issued["error"], 0, "{issued}");
+    assert_eq!(issued["email"], "ada@example.com");
+    assert_eq!(issued["retry_after_secs"], 60, "the resend cooldown");
     let code = code_in(&system.sink.message_to("ada@example.com").await);
 
     let registered = system
@@ -191,17 +193,55 @@ async fn without_a_chat_server_login_answers_6() {
     assert_eq!(login, json!({"error": 6}));
 }
 
+/// Asking again inside the cooldown, while the code mailed is still valid,
+/// is answered 0 ("a code has been sent", which is true): no new code, no
+/// new mail, and when a new one can be sent. Once that code is used, asking
+/// again inside the cooldown is 27.
 #[actix_web::test]
-async fn a_second_code_inside_the_cooldown_is_27() {
+async fn a_second_request_inside_the_cooldown_is_the_first_code_again() {
     let system = System::start().await;
+    let email = "cy@example.com";
     let first = system
-        .call("/get_verification", json!({"email": "cy@example.com"}))
+        .call("/get_verification", json!({"email": email}))
         .await;
     assert_eq!(first["error"], 0);
+    let cooldown = first["retry_after_secs"]
+        .as_u64()
+        .expect("retry_after_secs");
+    assert!((59..=60).contains(&cooldown), "{first}");
+    let code: String = system.redis().await.get(system.key(email)).await.unwrap();
+    code_in(&system.sink.message_to(email).await);
     let second = system
-        .call("/get_verification", json!({"email": "cy@example.com"}))
+        .call("/get_verification", json!({"email": email}))
         .await;
-    assert_eq!(second, json!({"error": 27}));
+    assert_eq!(second["error"], 0, "{second}");
+    assert_eq!(second["email"], email);
+    let left = second["retry_after_secs"]
+        .as_u64()
+        .expect("retry_after_secs");
+    assert!((1..=cooldown).contains(&left), "{second}");
+    let still: String = system.redis().await.get(system.key(email)).await.unwrap();
+    assert_eq!(still, code, "no new code");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mails = system
+        .sink
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains(email))
+        .count();
+    assert_eq!(mails, 1, "no second mail");
+    // The code is used: asking again inside the cooldown is refused.
+    let registered = system
+        .call(
+            "/post_registration",
+            json!({"username": "cy", "email": email, "password": "Correct-Horse-7", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(registered["error"], 0, "{registered}");
+    let third = system
+        .call("/get_verification", json!({"email": email}))
+        .await;
+    assert_eq!(third, json!({"error": 27}));
 }
 
 #[actix_web::test]

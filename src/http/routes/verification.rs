@@ -39,7 +39,7 @@ pub async fn get_verification(
             .and_then(|header| header.to_str().ok())
             .and_then(Locale::from_accept_language)
     });
-    actors
+    let issued = actors
         .captcha
         .send(IssueCode {
             email: email.clone(),
@@ -47,8 +47,14 @@ pub async fn get_verification(
         })
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;
+    if !issued.mailed {
+        log::info!("code for {} still valid: not sent again", email.masked());
+    }
     Ok(Answer(CodeSent {
         error: Succeeded,
         email: email.into_string(),
+        retry_after_secs: issued
+            .retry_after
+            .map(|left| left.as_millis().div_ceil(1000) as u64),
     }))
 }
