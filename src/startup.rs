@@ -147,10 +147,8 @@ fn serve(
     let draining = web::Data::new(draining);
     let limits = web::Data::new(settings.limits.clone());
     let body_rules = web::Data::new(http::body::BodyRules::from(&settings.http));
-    let site = settings
-        .http
-        .pages
-        .then(|| http::pages::Site::new(settings));
+    let pages = settings.http.pages;
+    let waits = web::Data::new(http::messages::Waits::of(settings));
     let mut server = HttpServer::new(move || {
         // Runs on each worker's own thread: its actors start on its arbiter,
         // and the backend I/O of its requests runs there too.
@@ -168,10 +166,11 @@ fn serve(
             .app_data(draining.clone())
             .app_data(limits.clone())
             .app_data(body_rules.clone())
+            .app_data(waits.clone())
             .configure(|config| {
                 // Before the endpoints' scope, which takes every path.
-                if let Some(site) = &site {
-                    site.configure(config);
+                if pages {
+                    http::pages::configure(config);
                 }
                 http::configure(config);
             })

@@ -175,8 +175,11 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let meaning = self.meaning();
         log::log!(meaning.level, "answering {}: {self}", meaning.status.code());
+        // `message` is added by `messages::explain_failures`, which knows
+        // the endpoint and the reader's language.
         Failed {
             error: meaning.status,
+            message: None,
         }
         .into_response(meaning.backend)
     }

@@ -4,6 +4,7 @@
 pub mod body;
 mod error;
 mod limits;
+pub mod messages;
 mod metrics;
 pub mod pages;
 pub mod reply;

@@ -7,13 +7,8 @@
 //! origin's script, style and `fetch` (no inline script, no framing), no
 //! referrer and `nosniff`; the pages are never cached (`no-store`).
 
-use std::sync::Arc;
-
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Bytes;
 use actix_web::{HttpResponse, guard, web};
-
-use crate::config::Settings;
 
 /// Only this origin's script, style and `fetch`; no form submits natively
 /// (the script posts JSON; without it a form must not put a password into
@@ -61,57 +56,19 @@ const FILES: [(&str, &str, &str); 7] = [
     ),
 ];
 
-/// Where each page says how long to wait, in seconds (the settings'
-/// windows): `<meta name="gateway-waits">` in place of `<!--waits-->`.
-const WAITS: &str = "<!--waits-->";
-
-/// The site as this gateway serves it: the pages with its waits filled in.
-#[derive(Clone)]
-pub struct Site {
-    files: Arc<Vec<(&'static str, &'static str, Bytes)>>,
-}
-
-impl Site {
-    pub fn new(settings: &Settings) -> Site {
-        let waits = format!(
-            r#"<meta name="gateway-waits" content="code={} login={} address={}">"#,
-            settings.verification.resend_cooldown_secs,
-            settings.limits.login_window_secs,
-            settings.limits.ip_window_secs
+/// Serves every page at its path (GET and HEAD).
+pub fn configure(config: &mut web::ServiceConfig) {
+    for (path, content_type, body) in FILES {
+        config.route(
+            path,
+            web::route()
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(move || async move { page(content_type, body) }),
         );
-        let files = FILES
-            .iter()
-            .map(|(path, content_type, body)| {
-                (
-                    *path,
-                    *content_type,
-                    Bytes::from(body.replace(WAITS, &waits)),
-                )
-            })
-            .collect();
-        Site {
-            files: Arc::new(files),
-        }
-    }
-
-    /// Serves every page at its path (GET and HEAD).
-    pub fn configure(&self, config: &mut web::ServiceConfig) {
-        for (path, content_type, body) in self.files.iter() {
-            let (content_type, body) = (*content_type, body.clone());
-            config.route(
-                path,
-                web::route()
-                    .guard(guard::Any(guard::Get()).or(guard::Head()))
-                    .to(move || {
-                        let body = body.clone();
-                        async move { page(content_type, body) }
-                    }),
-            );
-        }
     }
 }
 
-fn page(content_type: &'static str, body: Bytes) -> HttpResponse {
+fn page(content_type: &'static str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
         .insert_header((
@@ -172,31 +129,6 @@ mod tests {
                 assert!(
                     button.starts_with(" disabled"),
                     "{path}: the button waits for app.js"
-                );
-            }
-            if body.contains("<head>") {
-                assert!(body.contains(super::WAITS), "{path} says how long to wait");
-            }
-        }
-    }
-
-    #[test]
-    fn every_status_code_has_a_sentence_in_both_languages() {
-        let script = FILES
-            .iter()
-            .find(|file| file.0 == "/assets/app.js")
-            .unwrap()
-            .2;
-        let (english, chinese) = script.split_once("'zh-CN': {").unwrap();
-        for status in crate::status::Status::ALL {
-            let code = status.code();
-            if code == 0 {
-                continue;
-            }
-            for (language, text) in [("en", english), ("zh-CN", chinese)] {
-                assert!(
-                    text.contains(&format!("\n    {code}: ")),
-                    "status {code} has no {language} sentence"
                 );
             }
         }

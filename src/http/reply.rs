@@ -1,6 +1,6 @@
 //! The JSON answers of the five endpoints (docs/PROTOCOL.md §1): always HTTP
 //! 200 with an integer `error`. A success (`error` 0) carries exactly its
-//! endpoint's fields; a failure carries `error` alone. `uuid` and `port` are
+//! endpoint's fields; a failure carries `error` and a `message` for people. `uuid` and `port` are
 //! strings, because the old client reads them with `toString()`.
 
 use actix_web::body::BoxBody;
@@ -80,12 +80,17 @@ pub struct ChatServerAssigned {
     pub token: String,
 }
 
-/// Any endpoint's failure: the status code alone.
+/// Any endpoint's failure: the status code, and a sentence for people.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Failed {
     #[schema(schema_with = failure_status)]
     pub error: Status,
+    /// What went wrong and what to do, in English or Simplified Chinese
+    /// (the request's `Accept-Language`). Old clients ignore it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "Wrong username or password.")]
+    pub message: Option<String>,
 }
 
 /// What an endpoint answers with HTTP 200, as the OpenAPI document says it:

@@ -93,6 +93,19 @@ pub fn unique_name(kind: &str) -> String {
     )
 }
 
+/// The status of an error answer, which carries exactly `error` and a
+/// `message` for people.
+pub fn failed(answer: &Value) -> i64 {
+    let object = answer.as_object().expect("a JSON object");
+    assert!(
+        object.keys().all(|key| key == "error" || key == "message"),
+        "{answer}"
+    );
+    let message = answer["message"].as_str().unwrap_or_default();
+    assert!(!message.is_empty(), "no message: {answer}");
+    answer["error"].as_i64().expect("an integer error")
+}
+
 /// Settings for a test: local backends from the URLs above, a fresh database
 /// name, a fresh Redis key prefix, HTTP on a free port.
 pub fn test_settings() -> Settings {

@@ -41,12 +41,12 @@ async fn a_wrong_password_or_unknown_name_is_status_13() {
     app.register("quinn", "q@example.com", "Correct-Horse-7")
         .await;
     assert_eq!(
-        login(&app, "quinn", "Wrong-Horse-7").await,
-        json!({"error": 13})
+        crate::helpers::failed(&login(&app, "quinn", "Wrong-Horse-7").await),
+        13
     );
     assert_eq!(
-        login(&app, "nobody", "Correct-Horse-7").await,
-        json!({"error": 13})
+        crate::helpers::failed(&login(&app, "nobody", "Correct-Horse-7").await),
+        13
     );
 }
 
@@ -107,8 +107,8 @@ async fn a_stored_hash_that_cannot_be_computed_is_status_10() {
         .await
         .unwrap();
     assert_eq!(
-        login(&app, "broken", "Correct-Horse-7").await,
-        json!({"error": 10})
+        crate::helpers::failed(&login(&app, "broken", "Correct-Horse-7").await),
+        10
     );
 }
 
@@ -122,7 +122,11 @@ async fn the_balance_services_codes_are_relayed_only_when_known() {
     for (peer, gateway) in [(6, 6), (14, 14), (27, 27), (28, 3), (99, 3), (-1, 3)] {
         app.balance.behave(Behaviour::Answer(peer));
         let answer = login(&app, "rae", "Correct-Horse-7").await;
-        assert_eq!(answer, json!({"error": gateway}), "peer answered {peer}");
+        assert_eq!(
+            crate::helpers::failed(&answer),
+            gateway,
+            "peer answered {peer}"
+        );
     }
 }
 
@@ -135,8 +139,8 @@ async fn a_balance_service_that_hangs_is_status_3_within_the_deadline() {
         .behave(Behaviour::Hang(std::time::Duration::from_secs(10)));
     let started = std::time::Instant::now();
     assert_eq!(
-        login(&app, "sam", "Correct-Horse-7").await,
-        json!({"error": 3})
+        crate::helpers::failed(&login(&app, "sam", "Correct-Horse-7").await),
+        3
     );
     // The 500 ms deadline, and not much more.
     let took = started.elapsed();
@@ -144,4 +148,36 @@ async fn a_balance_service_that_hangs_is_status_3_within_the_deadline() {
         took < std::time::Duration::from_millis(1000),
         "took {took:?}"
     );
+}
+
+/// Every error answer carries a `message` for people, in the language of
+/// `Accept-Language` (English when it names neither of ours).
+#[actix_web::test]
+async fn an_error_answer_says_what_to_do_in_the_readers_language() {
+    let app = TestApp::spawn().await;
+    let body = json!({"username": "nobody", "password": "Wrong-Horse-7"});
+    for (accept_language, expected) in [
+        (None, "Wrong username or password."),
+        (Some("zh-CN,zh;q=0.9,en;q=0.8"), "用户名或密码错误。"),
+        (Some("fr-FR"), "Wrong username or password."),
+    ] {
+        let mut request = app
+            .client
+            .post(format!("{}/trylogin_server", app.address))
+            .json(&body);
+        if let Some(header) = accept_language {
+            request = request.header("Accept-Language", header);
+        }
+        let answer: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(crate::helpers::failed(&answer), 13);
+        assert_eq!(answer["message"], expected, "{accept_language:?}");
+    }
+    // A success carries no message: its fields are the old ones.
+    let reset = app
+        .call(
+            "/check_accountexists",
+            json!({"username": "x", "email": "x@example.com"}),
+        )
+        .await;
+    assert_eq!(crate::helpers::failed(&reset), 12);
 }

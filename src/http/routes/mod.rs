@@ -39,7 +39,9 @@ macro_rules! api {
 
         pub fn configure(config: &mut web::ServiceConfig) {
             let routes = Routes::openapi();
-            let mut endpoints = web::scope("").wrap(from_fn(admit_address));
+            let mut endpoints = web::scope("")
+                .wrap(from_fn(admit_address))
+                .wrap(from_fn(super::messages::explain_failures));
             $(
                 endpoints = endpoints.service(served(
                     &routes,
