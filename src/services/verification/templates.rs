@@ -247,6 +247,9 @@ mod tests {
             .render(Locale::En, "a@example.com", "654321", secs(180))
             .unwrap();
         assert!(en.text.starts_with("Your verification code is 654321\n"));
+        // ...and only the text: the README's `grep 'verification code is'`
+        // on the outbox finds the line with the code.
+        assert!(!en.html.contains("verification code is"));
     }
 
     #[test]
