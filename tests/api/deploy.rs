@@ -316,6 +316,19 @@ fn the_image_runs_the_gateway_as_a_non_root_user_with_its_settings() {
     assert!(
         !image.user.is_empty() && !image.user.starts_with("root") && !image.user.starts_with("0")
     );
+    // The user and group it runs as exist by those numbers: the group is
+    // made with its gid, not left to useradd's next free one.
+    let (uid, gid) = image.user.split_once(':').expect("USER uid:gid");
+    let text = read("Containerfile");
+    let final_stage = text.rsplit_once("\nFROM ").unwrap().1.replace("\\\n", " ");
+    assert!(
+        final_stage.contains(&format!("groupadd --system --gid {gid} ")),
+        "no group with gid {gid}"
+    );
+    assert!(
+        final_stage.contains(&format!("--uid {uid} --gid {gid} ")),
+        "the user is not made with uid {uid} and gid {gid}"
+    );
     let settings_at = format!("{}/Settings.toml", image.workdir);
     assert_eq!(
         image.copies.get(&settings_at).map(String::as_str),
