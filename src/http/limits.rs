@@ -1,6 +1,9 @@
 //! The per-client-address limit of the five endpoints, as a middleware: a
 //! request over `limits.ip_burst` in the window is answered 27 without
-//! reaching its handler.
+//! reaching its handler. The count is kept per route pattern, which is
+//! matched on the path as sent: a path the router would match only once
+//! decoded (`/get%5Fverification`) has no pattern here, and is answered 404
+//! instead of being let through uncounted (no client spells its path so).
 
 use actix_web::ResponseError;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -21,8 +24,12 @@ pub async fn admit_address(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
+    let Some(pattern) = request.match_pattern() else {
+        let unknown = super::routes::not_found_response();
+        return Ok(request.into_response(unknown).map_into_right_body());
+    };
     let admitted = match (
-        request.match_pattern(),
+        Some(pattern),
         request.peer_addr(),
         request.app_data::<Data<Actors>>(),
         request.app_data::<Data<LimitSettings>>(),

@@ -503,3 +503,41 @@ async fn two_hundred_users_behind_one_address_are_all_served() {
         .collect();
     assert!(refused.is_empty(), "logins not served: {refused:?}");
 }
+
+/// The router matches a path once decoded; the limit counts by the path as
+/// sent. A percent-encoded spelling of an endpoint is not a way around it:
+/// it is answered 404, uncounted and unserved.
+#[actix_web::test]
+async fn a_percent_encoded_path_is_not_a_way_around_the_limit() {
+    let app = TestApp::spawn_with(|settings| settings.limits.ip_burst = 2).await;
+    let body = json!({"username": "nobody", "email": "nobody@example.com"});
+    for spelling in [
+        "/check%5Faccountexists",
+        "/check%5faccountexists",
+        "/%63heck_accountexists",
+        "/get%5Fverification",
+        "/trylogin%5Fserver",
+    ] {
+        let response = app
+            .client
+            .post(format!("{}{spelling}", app.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{spelling}");
+    }
+    assert!(
+        app.verification.requests().is_empty(),
+        "no code was asked for"
+    );
+    let answers: Vec<i64> =
+        join_all((0..3).map(|_| app.call("/check_accountexists", body.clone())))
+            .await
+            .iter()
+            .map(|answer| answer["error"].as_i64().unwrap())
+            .collect();
+    let mut sorted = answers.clone();
+    sorted.sort();
+    assert_eq!(sorted, [12, 12, 27]);
+}
