@@ -148,19 +148,18 @@ impl Handler<Probe> for CaptchaActor {
 /// What became of a request for a code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodeIssued {
-    /// A new code was mailed (`true`), or the address still has a valid
-    /// code mailed moments ago, within its resend cooldown (`false`: no new
-    /// code, no new mail; "a code has been sent" is true).
+    /// A new code was mailed (`true`), or one was mailed moments ago,
+    /// within the resend cooldown (`false`: no new code, no new mail; "a
+    /// code has been sent" is true).
     pub mailed: bool,
     /// When a new code can be sent, if a cooldown runs.
     pub retry_after: Option<Duration>,
 }
 
 /// Asks the verification service to issue and mail a code for `email`.
-/// Inside the resend cooldown, while the code it mailed is still valid,
-/// that is a success too (the service's own answer stays 27): an old
-/// client that asks again after its own 10 s countdown is told the truth,
-/// "a code has been sent", not "Service Error!".
+/// Inside the resend cooldown that is a success too (the service's own
+/// answer stays 27): a code has been sent, moments ago. An old client that
+/// asks again after its own 10 s countdown is told so, not "Service Error!".
 #[derive(Message)]
 #[rtype(result = "Result<CodeIssued, CaptchaError>")]
 pub struct IssueCode {
@@ -199,30 +198,23 @@ impl Handler<IssueCode> for CaptchaActor {
                     };
                     // Read after the answer: the service has stored the
                     // code and started the cooldown (an old service that
-                    // keeps no cooldown leaves it unknown).
-                    let pending = codes::pending(&redis, limit, &slot).await;
-                    match (mailed, pending) {
-                        (true, Ok((_, retry_after))) => Ok(CodeIssued {
+                    // keeps no cooldown leaves it unknown). Inside the
+                    // cooldown the answer is the same whether or not the
+                    // code was used meanwhile: it tells nobody whether
+                    // someone registered or reset with it.
+                    match codes::cooldown_left(&redis, limit, &slot).await {
+                        Ok(retry_after) => Ok(CodeIssued {
                             mailed,
                             retry_after,
                         }),
-                        (true, Err(error)) => {
+                        Err(error) if mailed => {
                             log::warn!("cooldown of a code just sent unknown: {error}");
                             Ok(CodeIssued {
                                 mailed,
                                 retry_after: None,
                             })
                         }
-                        (false, Ok((true, retry_after))) => Ok(CodeIssued {
-                            mailed,
-                            retry_after,
-                        }),
-                        // Its code was used (or expired early): asking
-                        // again within the cooldown is refused, as before.
-                        (false, Ok((false, _))) => {
-                            Err(CaptchaError::Refused(verification_error::TOO_SOON))
-                        }
-                        (false, Err(error)) => Err(error.into()),
+                        Err(error) => Err(error.into()),
                     }
                 })
             },

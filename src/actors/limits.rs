@@ -247,7 +247,8 @@ impl Handler<ReserveLogin> for LimitActor {
     }
 }
 
-/// A successful login: the account's failed attempts are forgotten.
+/// A successful login or password reset: the account's failed attempts
+/// are forgotten (a reset proves the mailbox, so it lifts a lock).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ClearLogin {

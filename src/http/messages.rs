@@ -45,7 +45,6 @@ impl Endpoint {
 /// How long the limits make one wait (the settings' windows).
 #[derive(Debug, Clone, Copy)]
 pub struct Waits {
-    pub code: Duration,
     pub login: Duration,
     pub address: Duration,
 }
@@ -53,7 +52,6 @@ pub struct Waits {
 impl Waits {
     pub fn of(settings: &Settings) -> Waits {
         Waits {
-            code: Duration::from_secs(settings.verification.resend_cooldown_secs),
             login: settings.limits.login_window(),
             address: settings.limits.ip_window(),
         }
@@ -154,15 +152,13 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         (26, _, ZhCn) => "此用户名或邮箱已被使用，或与已有的过于相似。请换一个。",
         (27, Code, En) => {
             return format!(
-                "Too many codes asked for just now: look in your inbox and spam folder for the last one. Ask again in {}, or in {} if many people share your network.",
-                span(En, waits.code),
+                "Too many codes asked for from your network just now: look in your inbox and spam folder for the last one. Ask again in {}.",
                 span(En, waits.address)
             );
         }
         (27, Code, ZhCn) => {
             return format!(
-                "刚才申请验证码的次数过多：请在收件箱和垃圾邮件文件夹中查找上一封。请 {}后再申请；如果许多人共用您的网络，请 {}后再试。",
-                span(ZhCn, waits.code),
+                "刚才从您的网络申请验证码的次数过多：请在收件箱和垃圾邮件文件夹中查找上一封。请 {}后再申请。",
                 span(ZhCn, waits.address)
             );
         }
@@ -239,7 +235,6 @@ mod tests {
 
     fn waits() -> Waits {
         Waits {
-            code: Duration::from_secs(60),
             login: Duration::from_secs(900),
             address: Duration::from_secs(300),
         }
@@ -266,6 +261,6 @@ mod tests {
         let login = message(Status::RateLimited, Endpoint::Login, Locale::En, &waits());
         assert!(login.contains("15 minutes"), "{login}");
         let code = message(Status::RateLimited, Endpoint::Code, Locale::ZhCn, &waits());
-        assert!(code.contains("1 分钟") && code.contains("5 分钟"), "{code}");
+        assert!(code.contains("5 分钟"), "{code}");
     }
 }

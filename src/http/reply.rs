@@ -14,7 +14,7 @@ use crate::metrics::{Backend, Outcome};
 use crate::status::Status;
 
 /// `/get_verification`: a code is on its way to this address (mailed now,
-/// or moments ago and still valid).
+/// or moments ago, inside the resend cooldown).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeSent {
@@ -23,8 +23,8 @@ pub struct CodeSent {
     #[schema(example = "alice@example.com")]
     pub email: String,
     /// Seconds until a new code can be sent to this address (the resend
-    /// cooldown), when one runs. Asking again sooner answers 0 again while
-    /// the code is valid, with no new code and no new mail.
+    /// cooldown), when one runs. Asking again sooner answers 0 again, with
+    /// no new code and no new mail.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = 60, minimum = 1)]
     pub retry_after_secs: Option<u64>,

@@ -45,6 +45,10 @@ pub struct ClaimedCode {
     // Kept only to put it back; a SecretString, so Debug never shows it.
     value: secrecy::SecretString,
     remaining: Option<Duration>,
+    /// When it was claimed: the time the work took counts against the
+    /// code's life, so claiming and failing over and over cannot keep a
+    /// code alive.
+    claimed_at: std::time::Instant,
 }
 
 /// Claims the code of `slot` if it equals `code`. `Ok(None)`: no such code
@@ -70,11 +74,13 @@ pub async fn claim(
         key: slot.code_key.clone(),
         value: code.to_owned().into(),
         remaining: u64::try_from(millis).ok().map(Duration::from_millis),
+        claimed_at: std::time::Instant::now(),
     }))
 }
 
-/// Puts a claimed code back with the lifetime it had left, unless a new code
-/// was issued for the address in the meantime (NX).
+/// Puts a claimed code back with the lifetime it had left, less the time
+/// since it was claimed, unless a new code was issued for the address in
+/// the meantime (NX).
 pub async fn restore(
     pool: &RedisPool,
     limit: Duration,
@@ -87,7 +93,10 @@ pub async fn restore(
             .arg(&claimed.key)
             .arg(claimed.value.expose_secret())
             .arg("NX");
-        match claimed.remaining {
+        let left = claimed
+            .remaining
+            .map(|remaining| remaining.saturating_sub(claimed.claimed_at.elapsed()));
+        match left {
             Some(remaining) if remaining.is_zero() => return Ok(()),
             Some(remaining) => {
                 command.arg("PX").arg(remaining.as_millis() as u64);
@@ -171,28 +180,23 @@ pub async fn issue(
     Ok(stored == 1)
 }
 
-/// Whether the address has a code that is still valid, and how long its
-/// resend cooldown has left (`None`: none runs).
-pub async fn pending(
+/// How long the address's resend cooldown has left (`None`: none runs).
+pub async fn cooldown_left(
     pool: &RedisPool,
     limit: Duration,
     slot: &CodeSlot,
-) -> Result<(bool, Option<Duration>), StoreError> {
-    let (exists, cooldown_ms): (bool, i64) =
-        with_connection(pool, limit, |mut connection| async move {
-            redis::pipe()
-                .atomic()
-                .exists(&slot.code_key)
-                .pttl(&slot.cooldown_key)
-                .query_async(&mut connection)
-                .await
-        })
-        .await?;
-    let cooldown = u64::try_from(cooldown_ms)
+) -> Result<Option<Duration>, StoreError> {
+    let left_ms: i64 = with_connection(pool, limit, |mut connection| async move {
+        redis::cmd("PTTL")
+            .arg(&slot.cooldown_key)
+            .query_async(&mut connection)
+            .await
+    })
+    .await?;
+    Ok(u64::try_from(left_ms)
         .ok()
         .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
-    Ok((exists, cooldown))
+        .map(Duration::from_millis))
 }
 
 /// Takes back a code that could not be delivered, so it cannot be used and

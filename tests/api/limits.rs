@@ -541,3 +541,62 @@ async fn a_percent_encoded_path_is_not_a_way_around_the_limit() {
     sorted.sort();
     assert_eq!(sorted, [12, 12, 27]);
 }
+
+/// A lock from guesses (anyone can make them) ends with a password reset,
+/// which proves the mailbox: the lock's message says so.
+#[actix_web::test]
+async fn a_password_reset_lifts_the_login_lock() {
+    let app = TestApp::spawn_with(|settings| settings.limits.login_failures = 3).await;
+    app.register("locked2", "locked2@example.com", "Correct-Horse-7")
+        .await;
+    for _ in 0..3 {
+        assert_eq!(app.login_status("locked2", "Wrong-Horse-7").await, 13);
+    }
+    assert_eq!(app.login_status("locked2", "Correct-Horse-7").await, 27);
+    let code = app.request_code("locked2@example.com").await;
+    let reset = app
+        .call(
+            "/reset_password",
+            account_body("locked2", "locked2@example.com", "Battery-Staple-8", &code),
+        )
+        .await;
+    assert_eq!(reset["error"], 0, "{reset}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.login_status("locked2", "Battery-Staple-8").await != 0 {
+        assert!(Instant::now() < deadline, "still locked after the reset");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A code given back after failed work (a taken name: 26) keeps only the
+/// life it had left: failing over and over cannot keep it alive.
+#[actix_web::test]
+async fn a_code_given_back_keeps_ageing() {
+    let app = TestApp::spawn().await;
+    app.register("taken", "taken@example.com", "Correct-Horse-7")
+        .await;
+    let code = app.request_code("ageing@example.com").await;
+    let key = app.code_key("ageing@example.com");
+    let before: i64 = redis::AsyncCommands::pttl(&mut app.redis().await, &key)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for _ in 0..20 {
+        let answer = app
+            .call(
+                "/post_registration",
+                account_body("taken", "ageing@example.com", "Correct-Horse-7", &code),
+            )
+            .await;
+        assert_eq!(answer["error"], 26);
+    }
+    let elapsed = started.elapsed().as_millis() as i64;
+    let after: i64 = redis::AsyncCommands::pttl(&mut app.redis().await, &key)
+        .await
+        .unwrap();
+    assert!(after > 0, "the code is still there");
+    assert!(
+        after <= before - elapsed + 100,
+        "{before} ms left before, {after} ms after {elapsed} ms of failed registrations"
+    );
+}

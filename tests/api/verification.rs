@@ -60,9 +60,9 @@ async fn a_missing_or_mistyped_email_is_status_1() {
 async fn the_original_services_answers_are_mapped() {
     let app = TestApp::spawn().await;
     // 1 = the service's Redis failed → 8; 2 = anything else → 3; 27 = ours
-    // "too soon" → 27; a code we do not know (28, 99, -5) is never passed
-    // through → 3.
-    for (peer, gateway) in [(1, 8), (2, 3), (27, 27), (28, 3), (99, 3), (-5, 3)] {
+    // "too soon": a code was sent moments ago → 0 (no new mail); a code we
+    // do not know (28, 99, -5) is never passed through → 3.
+    for (peer, gateway) in [(1, 8), (2, 3), (27, 0), (28, 3), (99, 3), (-5, 3)] {
         app.verification.behave(Behaviour::Answer(peer));
         let answer = app
             .call("/get_verification", json!({"email": "a@b.co"}))

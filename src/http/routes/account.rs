@@ -3,6 +3,7 @@ use actix_web::web::Data;
 use super::code::spend_code;
 use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::actors::captcha::RevokeChatToken;
+use crate::actors::limits::ClearLogin;
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, Username};
 use crate::http::ApiError;
@@ -67,6 +68,7 @@ pub async fn reset_password(
 ) -> Result<Answer<PasswordSet>, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
     let waiting = RequestGuard::default();
+    let username = request.username.clone();
     let reset = ResetPassword {
         username: request.username,
         email: request.email.clone(),
@@ -91,5 +93,8 @@ pub async fn reset_password(
         Ok(())
     })
     .await?;
+    // The reset proved the mailbox: a lock from someone else's guesses
+    // (or the owner's) ends, as the lock's message promises.
+    actors.limits.do_send(ClearLogin { username });
     Ok(Answer(PasswordSet { error: Succeeded }))
 }

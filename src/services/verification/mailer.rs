@@ -104,7 +104,9 @@ impl Mailer {
                     let millis = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |elapsed| elapsed.as_millis());
-                    let path = outbox.join(format!("{millis}-{to}.eml"));
+                    // An address may hold a `/` (never `..`, which is refused).
+                    let name = to.as_str().replace('/', "_");
+                    let path = outbox.join(format!("{millis}-{name}.eml"));
                     tokio::fs::write(path, message.formatted()).await?;
                 }
                 log::info!("mail to {} queued", to.masked());
