@@ -25,7 +25,7 @@ pub async fn admit_address(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, BoxBody>>, actix_web::Error> {
     let Some(pattern) = request.match_pattern() else {
-        let unknown = super::routes::not_found_response();
+        let unknown = super::reply::not_found();
         return Ok(request.into_response(unknown).map_into_right_body());
     };
     let admitted = match (

@@ -178,3 +178,10 @@ fn respond(body: &impl Serialize, status: Status, backend: Option<Backend>) -> H
         .insert(Outcome { status, backend });
     response
 }
+
+/// What an unknown path is answered: plain text, 404.
+pub fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("not found\n")
+}

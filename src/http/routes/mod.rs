@@ -175,14 +175,7 @@ where
 }
 
 async fn not_found() -> HttpResponse {
-    not_found_response()
-}
-
-/// What an unknown path is answered: plain text, 404.
-pub(in crate::http) fn not_found_response() -> HttpResponse {
-    HttpResponse::NotFound()
-        .content_type("text/plain; charset=utf-8")
-        .body("not found\n")
+    super::reply::not_found()
 }
 
 #[cfg(test)]
