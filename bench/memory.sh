@@ -38,7 +38,8 @@ wait_http() {
   exit 1
 }
 
-# A gateway with W workers and 2 hash threads; prints its port and pid.
+# A gateway with W workers and 2 hash threads; prints its port and pid
+# (it runs in a subshell: the caller records the pid for the clean-up).
 gateway() {
   local port
   port=$(free_port)
@@ -51,10 +52,13 @@ gateway() {
 }
 
 read -r port1 pid1 < <(gateway 1)
+pids+=("$pid1")
 base1=$(rss "$pid1")
 read -r port4 pid4 < <(gateway 4)
+pids+=("$pid4")
 base4=$(rss "$pid4")
 read -r port pid < <(gateway 2)
+pids+=("$pid")
 base=$(rss "$pid")
 echo "serve, started and answering: 1 worker ${base1} MiB, 2 workers ${base} MiB, 4 workers ${base4} MiB"
 echo "  one more worker: $(( (base4 - base1) / 3 )) MiB"
