@@ -198,16 +198,6 @@ pub async fn explain_failures(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let endpoint = Endpoint::of(request.path());
-    let locale = request
-        .headers()
-        .get(ACCEPT_LANGUAGE)
-        .and_then(|header| header.to_str().ok())
-        .and_then(Locale::from_accept_language)
-        .unwrap_or(Locale::En);
-    let waits = request
-        .app_data::<Data<Waits>>()
-        .map(|waits| *waits.get_ref());
     let response = next.call(request).await?.map_into_boxed_body();
     let failed = response
         .response()
@@ -215,9 +205,25 @@ pub async fn explain_failures(
         .get::<Outcome>()
         .map(|outcome| outcome.status)
         .filter(|status| *status != Status::Success);
-    let (Some(status), Some(endpoint), Some(waits)) = (failed, endpoint, waits) else {
+    // A success passes untouched; only a failure's sentence needs the
+    // endpoint, the reader's language and the waits.
+    let Some(status) = failed else {
         return Ok(response);
     };
+    let request = response.request();
+    let endpoint = Endpoint::of(request.path());
+    let waits = request
+        .app_data::<Data<Waits>>()
+        .map(|waits| *waits.get_ref());
+    let (Some(endpoint), Some(waits)) = (endpoint, waits) else {
+        return Ok(response);
+    };
+    let locale = request
+        .headers()
+        .get(ACCEPT_LANGUAGE)
+        .and_then(|header| header.to_str().ok())
+        .and_then(Locale::from_accept_language)
+        .unwrap_or(Locale::En);
     let body = Failed {
         error: status,
         message: Some(message(status, endpoint, locale, &waits)),

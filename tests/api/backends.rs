@@ -21,7 +21,7 @@ fn find(binary: &str) -> Option<PathBuf> {
         .find(|path| path.exists())
 }
 
-fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !ready() {
         assert!(
@@ -32,7 +32,7 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
-fn accepts(port: u16) -> bool {
+pub fn accepts(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 

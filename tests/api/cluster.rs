@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::backends::skip;
+use crate::backends::{accepts, skip, wait_until};
 use crate::helpers::unique_name;
 use crate::smtp::code_in;
 use crate::system::System;
@@ -211,14 +211,7 @@ impl RedisCluster {
             .spawn()
             .expect("redis-server starts");
         self.children.insert(port, child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server {port} did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until("redis-server", Duration::from_secs(10), || accepts(port));
     }
 
     /// `redis.cluster_nodes` as one comma-separated string (two nodes are
@@ -704,11 +697,7 @@ async fn one_redis_server_with_a_password_and_tls_serves_every_flow() {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("redis-server", Duration::from_secs(10), || accepts(port));
     let mut variables = secure.variables();
     variables.push(("GATEWAY_REDIS__PORT", port.to_string()));
     variables.push(("GATEWAY_REDIS__HOST", "localhost".into()));
