@@ -48,7 +48,7 @@ pub async fn get_verification(
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;
     if !issued.mailed {
-        log::info!("code for {} still valid: not sent again", email.masked());
+        log::info!("a code went to {} moments ago (resend cooldown): none sent now", email.masked());
     }
     Ok(Answer(CodeSent {
         error: Succeeded,
