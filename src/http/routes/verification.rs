@@ -48,7 +48,10 @@ pub async fn get_verification(
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;
     if !issued.mailed {
-        log::info!("a code went to {} moments ago (resend cooldown): none sent now", email.masked());
+        log::info!(
+            "a code went to {} moments ago (resend cooldown): none sent now",
+            email.masked()
+        );
     }
     Ok(Answer(CodeSent {
         error: Succeeded,
