@@ -21,6 +21,7 @@ use gateway_server::domain::Email;
 use gateway_server::grpc::proto::GetVerificationRequest;
 use gateway_server::grpc::proto::verification_service_client::VerificationServiceClient;
 use gateway_server::services::verification::mailer::Mailer;
+use gateway_server::services::verification::templates::Mail;
 
 enum Until {
     Elapsed(Instant),
@@ -123,10 +124,12 @@ async fn caller(mode: &str, port: u16) -> Call {
             Box::new(move |email| {
                 Box::pin(async move {
                     let email = Email::parse(&email).expect("a valid address");
-                    mailer
-                        .send_code(&email, "123456", Duration::from_secs(180), None)
-                        .await
-                        .is_ok()
+                    let mail = Mail::Code {
+                        email: email.as_str(),
+                        code: "123456",
+                        valid_for: Duration::from_secs(180),
+                    };
+                    mailer.send(&email, &mail, None).await.is_ok()
                 })
             })
         }

@@ -1,5 +1,5 @@
 // The pages' one script (no inline script anywhere: the Content-Security-
-// Policy forbids it). Each form posts JSON to one of the gateway's five
+// Policy forbids it). Each form posts JSON to one of the gateway's
 // endpoints, same origin, and shows the answer as a sentence in the
 // reader's language: English or Simplified Chinese, from the browser's
 // languages, with a switch that is remembered.
@@ -13,6 +13,7 @@ const TEXT = {
     'login.title': 'Sign in',
     'reset.title': 'Forgot your password?',
     'check.title': 'Check an account',
+    'confirm.title': 'Confirm the new password',
     'field.email': 'E-mail address',
     'field.code': 'Code from the mail',
     'field.username': 'Username',
@@ -24,6 +25,10 @@ const TEXT = {
     'button.reset': 'Set new password',
     'button.check': 'Check',
     'button.login': 'Sign in',
+    'button.confirm': 'Confirm the new password',
+    'confirm.checking': 'Checking the link…',
+    'confirm.pending': (a) => `A new password for the account "${a.username}" waits for you to confirm it. ` +
+      `Until you press the button, nothing changes. The link works for ${lasting(a.expires_in_secs)} more.`,
     switch: '中文',
     working: 'One moment…',
     offline: 'The server could not be reached. Check your connection and try again.',
@@ -33,6 +38,7 @@ const TEXT = {
     'ok.reset': () => 'Your password is changed. Sign in with the new one.',
     'ok.check': (a) => `The account "${a.username}" with ${a.email} exists.`,
     'ok.login': (a) => `Signed in. Your chat server is ${a.host}:${a.port}.`,
+    'ok.confirm': (a) => `The new password of "${a.username}" is set. Sign in with it.`,
     other: (code) => `Something went wrong (code ${code}). Try again later.`,
   },
   'zh-CN': {
@@ -42,6 +48,7 @@ const TEXT = {
     'login.title': '登录',
     'reset.title': '忘记密码？',
     'check.title': '查询账户',
+    'confirm.title': '确认新密码',
     'field.email': '电子邮箱',
     'field.code': '邮件中的验证码',
     'field.username': '用户名',
@@ -53,6 +60,10 @@ const TEXT = {
     'button.reset': '设置新密码',
     'button.check': '查询',
     'button.login': '登录',
+    'button.confirm': '确认新密码',
+    'confirm.checking': '正在检查链接…',
+    'confirm.pending': (a) => `账户“${a.username}”的新密码正等待您确认。在您点击按钮之前，什么都不会改变。` +
+      `此链接还可使用 ${lasting(a.expires_in_secs)}。`,
     switch: 'English',
     working: '请稍候…',
     offline: '无法连接服务器。请检查网络后重试。',
@@ -62,9 +73,19 @@ const TEXT = {
     'ok.reset': () => '密码已更改，请用新密码登录。',
     'ok.check': (a) => `账户“${a.username}”（${a.email}）存在。`,
     'ok.login': (a) => `登录成功。您的聊天服务器是 ${a.host}:${a.port}。`,
+    'ok.confirm': (a) => `“${a.username}”的新密码已设置，请用它登录。`,
     other: (code) => `出现问题（代码 ${code}）。请稍后重试。`,
   },
 };
+
+/** A time span in the reader's language: seconds under a minute, else
+ *  whole minutes (rounded down: never promise more than is left). */
+function lasting(seconds) {
+  const zh = language === 'zh-CN';
+  if (seconds < 60) return zh ? `${seconds} 秒` : `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.floor(seconds / 60);
+  return zh ? `${minutes} 分钟` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
 
 const STORED = 'gateway-language';
 
@@ -135,6 +156,7 @@ async function submit(event) {
   const email = document.getElementById('email');
   if (email && !('email' in body)) body.email = email.value;
   if (kind === 'code') body.locale = language;
+  if (kind === 'confirm') body.token = linkToken();
   const button = form.querySelector('button[type=submit]');
   button.disabled = true;
   show(form, t('working'), true);
@@ -149,10 +171,54 @@ async function submit(event) {
     const answer = await response.json();
     show(form, describe(kind, answer, body), answer.error === 0);
     if (answer.error === 0 && kind === 'code') document.getElementById('code')?.focus();
+    if (kind === 'confirm' && answer.error === 0) confirmed();
   } catch {
     show(form, t('offline'), false);
   } finally {
-    button.disabled = false;
+    // A confirmed link is spent: its button stays off.
+    button.disabled = kind === 'confirm' && button.hidden;
+  }
+}
+
+/** The confirmation link's token: what follows its `#`. */
+function linkToken() {
+  return decodeURIComponent(location.hash.slice(1));
+}
+
+/** After a confirmation: the link is spent; it leaves the address bar and
+ *  history, and the way on is to sign in. */
+function confirmed() {
+  document.querySelector('[data-kind=confirm] button[type=submit]').hidden = true;
+  document.getElementById('pending').textContent = '';
+  document.getElementById('next').hidden = false;
+  history.replaceState(null, '', location.pathname);
+}
+
+/** The confirmation page: looks the link up before offering its button,
+ *  so a used, replaced or expired link says so at once. */
+async function lookUpLink() {
+  const form = document.querySelector('[data-kind=confirm]');
+  const button = form.querySelector('button[type=submit]');
+  button.disabled = true;
+  show(form, t('confirm.checking'), true);
+  try {
+    const response = await fetch('/pending_reset', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Accept-Language': language },
+      body: JSON.stringify({ token: linkToken() }),
+      credentials: 'same-origin',
+    });
+    const answer = await response.json();
+    if (answer.error === 0) {
+      document.getElementById('pending').textContent = t('confirm.pending', answer);
+      show(form, '', true);
+      button.hidden = false;
+      button.disabled = false;
+    } else {
+      show(form, describe('confirm', answer, {}), false);
+    }
+  } catch {
+    show(form, t('offline'), false);
   }
 }
 
@@ -171,4 +237,5 @@ document.addEventListener('DOMContentLoaded', () => {
     form.addEventListener('submit', submit);
     form.querySelector('button[type=submit]').disabled = false;
   }
+  if (document.body.dataset.page === 'confirm') lookUpLink();
 });

@@ -371,6 +371,15 @@ pub struct SecuritySettings {
     pub max_hash_memory_kib: u32,
     pub max_hash_passes: u32,
     pub max_hash_lanes: u32,
+    /// How long the link of a reset by confirmation mail (a
+    /// `/reset_password` without a code) stays usable.
+    pub reset_link_ttl_secs: u64,
+}
+
+impl SecuritySettings {
+    pub fn reset_link_ttl(&self) -> Duration {
+        Duration::from_secs(self.reset_link_ttl_secs)
+    }
 }
 
 impl Default for SecuritySettings {
@@ -382,6 +391,7 @@ impl Default for SecuritySettings {
             max_hash_memory_kib: 65536,
             max_hash_passes: 10,
             max_hash_lanes: 4,
+            reset_link_ttl_secs: 900,
         }
     }
 }
@@ -477,6 +487,9 @@ pub struct MailSettings {
     pub templates_dir: Option<PathBuf>,
     /// The mail's language when the request names none of ours.
     pub default_locale: String,
+    /// Where people reach the gateway's pages (`https://chat.example.com`):
+    /// the links in account notices point there.
+    pub site_url: String,
 }
 
 impl Default for MailSettings {
@@ -496,6 +509,7 @@ impl Default for MailSettings {
             pool_idle_secs: 60,
             templates_dir: None,
             default_locale: "en".into(),
+            site_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -507,6 +521,11 @@ impl MailSettings {
 
     pub fn pool_idle(&self) -> Duration {
         Duration::from_secs(self.pool_idle_secs)
+    }
+
+    /// The address of the page at `path` (`/reset`) on `site_url`.
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.site_url.trim_end_matches('/'))
     }
 }
 
@@ -630,11 +649,35 @@ impl Settings {
         if crate::domain::Locale::parse(&self.mail.default_locale).is_none() {
             return invalid("mail.default_locale must be en or zh-CN");
         }
+        if !(1..=86_400).contains(&self.security.reset_link_ttl_secs) {
+            return invalid("security.reset_link_ttl_secs must be 1 to 86400");
+        }
+        if !is_site_url(&self.mail.site_url) {
+            return invalid(
+                "mail.site_url must be an http:// or https:// address without ?, # or spaces, \
+                 such as https://chat.example.com",
+            );
+        }
         if self.mail.from.parse::<lettre::message::Mailbox>().is_err() {
             return invalid("mail.from must be a mailbox such as `Chat <no-reply@example.com>`");
         }
         Ok(())
     }
+}
+
+/// An address links can be built on: `http(s)://host[:port][/path]`,
+/// printable ASCII, no query or fragment (the links add their own).
+fn is_site_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && rest
+                .bytes()
+                .all(|byte| byte.is_ascii_graphic() && !b"?#\"'&<>\\`{}|^".contains(&byte))
+    })
 }
 
 /// Database names end up inside `CREATE DATABASE`, where they cannot be bound
@@ -1036,6 +1079,34 @@ mod tests {
             jail.set_env("GATEWAY_MAIL__FROM", "not a mailbox");
             assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
             jail.set_env("GATEWAY_MAIL__FROM", "Chat <no-reply@example.com>");
+            for url in [
+                "chat.example.com",
+                "ftp://chat.example.com",
+                "https://",
+                "https:///x",
+                "https://chat.example.com/?a=1",
+                "https://chat.example.com/#x",
+                "https://chat.example.com/a b",
+                "javascript:alert(1)//",
+                "https://chat.example.com/\"><b>",
+            ] {
+                jail.set_env("GATEWAY_MAIL__SITE_URL", url);
+                assert!(
+                    matches!(Settings::load(None), Err(ConfigError::Invalid(_))),
+                    "{url}"
+                );
+            }
+            jail.set_env(
+                "GATEWAY_MAIL__SITE_URL",
+                "https://chat.example.com:8443/chat/",
+            );
+            assert_eq!(
+                Settings::load(None).unwrap().mail.link("/reset"),
+                "https://chat.example.com:8443/chat/reset"
+            );
+            jail.set_env("GATEWAY_SECURITY__RESET_LINK_TTL_SECS", "0");
+            assert!(matches!(Settings::load(None), Err(ConfigError::Invalid(_))));
+            jail.set_env("GATEWAY_SECURITY__RESET_LINK_TTL_SECS", "900");
             jail.set_env("GATEWAY_MAIL__TRANSPORT", "carrier-pigeon");
             assert!(matches!(Settings::load(None), Err(ConfigError::Figment(_))));
             jail.set_env("GATEWAY_MAIL__TRANSPORT", "smtp");

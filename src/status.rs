@@ -38,12 +38,15 @@ pub enum Status {
     InputInvalid = 25,
     AccountAlreadyExists = 26,
     RateLimited = 27,
+    /// A reset without a code: nothing changed yet; if the name and
+    /// address are one account's, a confirmation link was mailed to it.
+    ResetConfirmationMailed = 28,
 }
 
 impl Status {
     /// Every code, in wire order. A test checks the README's status table
     /// against these and their names.
-    pub const ALL: [Status; 28] = [
+    pub const ALL: [Status; 29] = [
         Status::Success,
         Status::JsonParseError,
         Status::NetworkError,
@@ -72,6 +75,7 @@ impl Status {
         Status::InputInvalid,
         Status::AccountAlreadyExists,
         Status::RateLimited,
+        Status::ResetConfirmationMailed,
     ];
 
     /// The name the protocol gives the code (its C++ enum's, spelling
@@ -106,6 +110,7 @@ impl Status {
             Status::InputInvalid => "INPUT_INVALID",
             Status::AccountAlreadyExists => "ACCOUNT_ALREADY_EXISTS",
             Status::RateLimited => "RATE_LIMITED",
+            Status::ResetConfirmationMailed => "RESET_CONFIRMATION_MAILED",
         }
     }
 
@@ -167,6 +172,7 @@ mod tests {
         assert_eq!(Status::InputInvalid.code(), 25);
         assert_eq!(Status::AccountAlreadyExists.code(), 26);
         assert_eq!(Status::RateLimited.code(), 27);
+        assert_eq!(Status::ResetConfirmationMailed.code(), 28);
     }
 
     /// The README's table: a row per code (`| 8 | REDIS_UNKOWN_ERROR |`),
@@ -198,7 +204,7 @@ mod tests {
     #[test]
     fn foreign_codes_are_not_recognised() {
         assert_eq!(Status::from_code(-1), None);
-        assert_eq!(Status::from_code(28), None);
+        assert_eq!(Status::from_code(29), None);
         assert_eq!(Status::from_code(i32::MAX), None);
     }
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use actix::{Actor, Context, Handler, Message, ResponseFuture, Supervised};
 use diesel_async::AsyncMysqlConnection;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::fault::{Faults, accepts_injected_faults};
 use super::guard::{Guarded, Panicked, guarded};
@@ -269,16 +270,159 @@ impl Handler<ResetPassword> for AccountActor {
                     let hash = hashing.await?;
                     let (username, email) = (&message.username, &message.email);
                     let set = async |conn: &mut AsyncMysqlConnection| {
-                        let Some(uuid) = adoption::find_account(conn, username, email).await?
+                        let Some(account) = adoption::find_account(conn, username, email).await?
                         else {
                             return Ok(None);
                         };
-                        queries::set_password(conn, uuid, &hash).await?;
-                        Ok(Some(uuid))
+                        queries::set_password(conn, account.uuid, &hash).await?;
+                        Ok(Some(account.uuid))
                     };
                     with_connection(&pool, set)
                         .await?
                         .ok_or(AccountError::NotFound)
+                })
+            },
+        )
+    }
+}
+
+/// The account a reset by confirmation mail is for, as stored.
+#[derive(Debug)]
+pub struct ResetTarget {
+    pub uuid: i32,
+    pub username: String,
+    /// The account's own address: where the confirmation goes.
+    pub email: Email,
+}
+
+/// A reset without a code: hashes the new password (under the strength
+/// rule), then looks for the one account with this name and e-mail. Both
+/// are done whether or not there is one, so the answer takes as long
+/// either way.
+#[derive(Message)]
+#[rtype(result = "Result<(SecretString, Option<ResetTarget>), AccountError>")]
+pub struct PrepareReset {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub interest: Interest,
+}
+
+impl Handler<PrepareReset> for AccountActor {
+    type Result = ResponseFuture<Result<(SecretString, Option<ResetTarget>), AccountError>>;
+
+    fn handle(&mut self, message: PrepareReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                let hashing = actor.hash_new(
+                    message.password,
+                    &message.username,
+                    &message.email,
+                    message.interest,
+                );
+                Box::pin(async move {
+                    let hash = hashing.await?;
+                    let (username, email) = (&message.username, &message.email);
+                    let found = with_connection(&pool, async |conn| {
+                        adoption::find_account(conn, username, email).await
+                    })
+                    .await?;
+                    // A row of the old gateway may hold an address we would
+                    // not mail: then there is nobody to confirm.
+                    let target = found.and_then(|row| {
+                        let email = Email::parse(row.email.as_deref()?).ok()?;
+                        Some(ResetTarget {
+                            uuid: row.uuid,
+                            username: row.username,
+                            email,
+                        })
+                    });
+                    Ok((hash.into(), target))
+                })
+            },
+        )
+    }
+}
+
+/// Sets the password of account `uuid` to a hash made earlier (a confirmed
+/// reset).
+#[derive(Message)]
+#[rtype(result = "Result<(), AccountError>")]
+pub struct SetPasswordHash {
+    pub uuid: i32,
+    pub password_hash: SecretString,
+}
+
+impl Handler<SetPasswordHash> for AccountActor {
+    type Result = ResponseFuture<Result<(), AccountError>>;
+
+    fn handle(&mut self, message: SetPasswordHash, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                Box::pin(async move {
+                    let hash = message.password_hash.expose_secret();
+                    let updated = with_connection(&pool, async |conn| {
+                        queries::set_password(conn, message.uuid, hash).await
+                    })
+                    .await?;
+                    // MySQL counts a row set to the value it had as not
+                    // updated: only a missing account is an error.
+                    match updated {
+                        0 => {
+                            let exists = with_connection(&pool, async |conn| {
+                                queries::account_exists(conn, message.uuid).await
+                            })
+                            .await?;
+                            if exists {
+                                Ok(())
+                            } else {
+                                Err(AccountError::NotFound)
+                            }
+                        }
+                        _ => Ok(()),
+                    }
+                })
+            },
+        )
+    }
+}
+
+/// Where the notices of the account named `username` go: its stored name
+/// and address (`None`: no such account, or none we would mail).
+#[derive(Message)]
+#[rtype(result = "Result<Option<(String, Email)>, AccountError>")]
+pub struct FindAddress {
+    pub username: Username,
+}
+
+impl Handler<FindAddress> for AccountActor {
+    type Result = ResponseFuture<Result<Option<(String, Email)>, AccountError>>;
+
+    fn handle(&mut self, message: FindAddress, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let pool = actor.pool.clone();
+                Box::pin(async move {
+                    let username = &message.username;
+                    let found = with_connection(&pool, async |conn| {
+                        adoption::find_credentials(conn, username).await
+                    })
+                    .await?;
+                    Ok(found.and_then(|row| {
+                        let email = Email::parse(row.email.as_deref()?).ok()?;
+                        Some((row.username, email))
+                    }))
                 })
             },
         )

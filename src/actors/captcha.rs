@@ -18,12 +18,13 @@ use crate::kv::{self, RedisPool, StoreError, keys};
 use crate::metrics::{Metrics, PoolUsage};
 
 /// Owns the verification service's channel and the Redis pool of the state
-/// shared with the other services (codes, chat-server tokens).
+/// shared with the other services (codes, chat-server tokens), and of the
+/// resets waiting for confirmation (their messages: `actors::resets`).
 pub struct CaptchaActor {
-    settings: Arc<Settings>,
+    pub(super) settings: Arc<Settings>,
     metrics: Arc<Metrics>,
-    verification: VerificationServiceClient<PeerChannel>,
-    redis: RedisPool,
+    pub(super) verification: VerificationServiceClient<PeerChannel>,
+    pub(super) redis: RedisPool,
     faults: Faults,
 }
 

@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use std::collections::{HashMap, HashSet};
 
@@ -214,13 +215,22 @@ impl Handler<AdmitAddress> for LimitActor {
 /// first is what keeps parallel guesses from racing past the limit. Fails
 /// closed: no count, no login.
 #[derive(Message)]
-#[rtype(result = "Result<(), LimitError>")]
+#[rtype(result = "Result<LoginAttempt, LimitError>")]
 pub struct ReserveLogin {
     pub username: Username,
 }
 
+/// An attempt the limit let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// The window's last allowed attempt: if it fails, the account's lock
+    /// starts. Exactly one attempt per window is it (the count is atomic),
+    /// so whatever it starts happens once per window.
+    pub last_allowed: bool,
+}
+
 impl Handler<ReserveLogin> for LimitActor {
-    type Result = ResponseFuture<Result<(), LimitError>>;
+    type Result = ResponseFuture<Result<LoginAttempt, LimitError>>;
 
     fn handle(&mut self, message: ReserveLogin, ctx: &mut Context<Self>) -> Self::Result {
         guarded(
@@ -235,13 +245,43 @@ impl Handler<ReserveLogin> for LimitActor {
                 let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
                 Box::pin(async move {
                     if allowed == 0 {
-                        return Ok(());
+                        return Ok(LoginAttempt {
+                            last_allowed: false,
+                        });
                     }
                     match counters::hit(redis, limit, key, window, 1, allowed).await? {
-                        count if count <= allowed => Ok(()),
+                        count if count <= allowed => Ok(LoginAttempt {
+                            last_allowed: count == allowed,
+                        }),
                         _ => Err(LimitError::Refused),
                     }
                 })
+            },
+        )
+    }
+}
+
+/// How long the login lock of `username` has left (`None`: no lock
+/// window runs).
+#[derive(Message)]
+#[rtype(result = "Result<Option<Duration>, LimitError>")]
+pub struct LoginLockLeft {
+    pub username: Username,
+}
+
+impl Handler<LoginLockLeft> for LimitActor {
+    type Result = ResponseFuture<Result<Option<Duration>, LimitError>>;
+
+    fn handle(&mut self, message: LoginLockLeft, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let key =
+                    keys::login_attempts(&actor.settings.redis.key_prefix, &message.username.key());
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                Box::pin(async move { Ok(kv::time_left(&redis, limit, &key).await?) })
             },
         )
     }

@@ -29,6 +29,7 @@ pub mod captcha;
 pub mod fault;
 pub mod guard;
 pub mod limits;
+pub mod resets;
 mod workers;
 
 pub use account::AccountActor;

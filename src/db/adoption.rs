@@ -14,7 +14,7 @@
 use diesel::QueryResult;
 use diesel_async::AsyncMysqlConnection;
 
-use super::models::{Credentials, UnadoptedAccount};
+use super::models::{AccountIdentity, Credentials, UnadoptedAccount};
 use super::queries::{self, IdentityColumn, set_identity_column};
 use crate::domain::{Email, Username};
 
@@ -35,12 +35,12 @@ pub async fn find_credentials(
         .find(|row| row.username_key.as_deref() == Some(key.as_str())))
 }
 
-/// The uuid of the account with exactly this name and e-mail.
+/// The account with exactly this name and e-mail.
 pub async fn find_account(
     conn: &mut AsyncMysqlConnection,
     username: &Username,
     email: &Email,
-) -> QueryResult<Option<i32>> {
+) -> QueryResult<Option<AccountIdentity>> {
     let key = username.key();
     let mut rows = queries::accounts_by_identity(conn, &key, email.as_str()).await?;
     if rows.iter().any(|row| row.username_key.is_none()) {
@@ -49,8 +49,7 @@ pub async fn find_account(
     }
     Ok(rows
         .into_iter()
-        .find(|row| row.username_key.as_deref() == Some(key.as_str()))
-        .map(|row| row.uuid))
+        .find(|row| row.username_key.as_deref() == Some(key.as_str())))
 }
 
 /// Adopts every row without a `username_key`, oldest first; answers how

@@ -12,10 +12,14 @@ use super::schema::{Authentication, UserProfile};
 #[diesel(check_for_backend(diesel::mysql::Mysql))]
 pub struct Credentials {
     pub uuid: i32,
+    /// As stored: what its notices call it.
+    pub username: String,
     /// An argon2 PHC string, or the plaintext of a row the old gateway wrote.
     pub password: String,
     /// `None` for a row the old gateway wrote and nobody adopted yet.
     pub username_key: Option<String>,
+    /// Where its notices go (a row of the old gateway may have none).
+    pub email: Option<String>,
 }
 
 /// Which account a name and an address name.
@@ -25,6 +29,9 @@ pub struct Credentials {
 pub struct AccountIdentity {
     pub uuid: i32,
     pub username_key: Option<String>,
+    /// As stored: what its mail calls it.
+    pub username: String,
+    pub email: Option<String>,
 }
 
 /// A new account with the normalised forms of its identity (see

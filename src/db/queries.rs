@@ -106,6 +106,15 @@ pub async fn set_password(
         .await
 }
 
+/// Whether account `uuid` exists.
+pub async fn account_exists(conn: &mut AsyncMysqlConnection, uuid: i32) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        Authentication::table.filter(Authentication::uuid.eq(uuid)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 /// Replaces a stored password by its new hash, unless it changed meanwhile
 /// (a reset that raced the login wins).
 pub async fn replace_password(

@@ -5,12 +5,14 @@ mod email;
 pub mod identity;
 mod locale;
 mod password;
+mod reset_token;
 mod username;
 mod verification_code;
 
 pub use email::Email;
 pub use locale::Locale;
 pub use password::Password;
+pub use reset_token::ResetToken;
 pub use username::Username;
 pub use verification_code::VerificationCode;
 

@@ -35,6 +35,14 @@ pub enum ApiError {
     Balance(#[from] BalanceError),
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// A reset without a code was taken: a confirmation link is mailed if
+    /// the name and address are one account's (28, whichever it was).
+    #[error("reset waits for confirmation by mail")]
+    ConfirmationMailed,
+    /// A reset-confirmation mail went to this address within the mail
+    /// cooldown.
+    #[error("a reset mail went to this address moments ago (the next in {0:?})")]
+    MailedMomentsAgo(std::time::Duration),
     /// The actor was stopped (and not restarted) while holding the request.
     #[error("{} actor did not answer: {source}", .actor.name())]
     Gone {
@@ -126,6 +134,9 @@ impl ApiError {
                 LimitError::Store(_) => fault(Status::RedisUnknownError, Some(Redis)),
                 LimitError::Panicked(_) => gone(ActorKind::Limits),
             },
+
+            ApiError::ConfirmationMailed => client(Status::ResetConfirmationMailed),
+            ApiError::MailedMomentsAgo(_) => client(Status::RateLimited),
 
             ApiError::Gone { actor, .. } => gone(*actor),
         }

@@ -1,4 +1,4 @@
-//! The per-client-address limit of the five endpoints, as a middleware: a
+//! The per-client-address limit of the endpoints, as a middleware: a
 //! request over `limits.ip_burst` in the window is answered 27 without
 //! reaching its handler. The count is kept per route pattern, which is
 //! matched on the path as sent: a path the router would match only once

@@ -26,6 +26,9 @@ pub enum Endpoint {
     Registration,
     Check,
     Reset,
+    /// The confirmation page's two: looking a link up, confirming it.
+    PendingReset,
+    ConfirmReset,
     Login,
 }
 
@@ -36,6 +39,8 @@ impl Endpoint {
             "/post_registration" => Endpoint::Registration,
             "/check_accountexists" => Endpoint::Check,
             "/reset_password" => Endpoint::Reset,
+            "/pending_reset" => Endpoint::PendingReset,
+            "/confirm_reset" => Endpoint::ConfirmReset,
             "/trylogin_server" => Endpoint::Login,
             _ => return None,
         })
@@ -47,6 +52,10 @@ impl Endpoint {
 pub struct Waits {
     pub login: Duration,
     pub address: Duration,
+    /// Between two mails to one address.
+    pub mail: Duration,
+    /// How long a reset's confirmation link works.
+    pub reset_link: Duration,
 }
 
 impl Waits {
@@ -54,6 +63,8 @@ impl Waits {
         Waits {
             login: settings.limits.login_window(),
             address: settings.limits.ip_window(),
+            mail: Duration::from_secs(settings.verification.resend_cooldown_secs),
+            reset_link: settings.security.reset_link_ttl(),
         }
     }
 }
@@ -75,6 +86,7 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
     use Endpoint::*;
     use Locale::*;
     let password_endpoint = matches!(endpoint, Registration | Reset);
+    let link_endpoint = matches!(endpoint, PendingReset | ConfirmReset);
     let text = match (status.code(), endpoint, locale) {
         (0, _, En) => "Done.",
         (0, _, ZhCn) => "完成。",
@@ -96,6 +108,12 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         (8, Code, ZhCn) => "验证码无法保存，因此没有发送。请一分钟后重试。",
         (8, _, En) => "Codes and sign-ins cannot be checked right now. Try again in a minute.",
         (8, _, ZhCn) => "暂时无法核对验证码和登录。请一分钟后重试。",
+        (9, _, En) if link_endpoint => {
+            "This link was used already, replaced by a newer request, or has expired. Ask for a new one with \"Forgot your password?\", and use the link of the latest mail."
+        }
+        (9, _, ZhCn) if link_endpoint => {
+            "此链接已被使用、已被新的请求取代或已过期。请通过“忘记密码？”重新申请，并使用最新邮件中的链接。"
+        }
         (9, _, En) => {
             "This code is wrong, already used or expired. Use the code of the latest mail, or ask for a new one."
         }
@@ -104,6 +122,8 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         (10, _, ZhCn) => "暂时无法访问账户数据。请一分钟后重试。",
         (11, _, En) => "Some account information is missing. Try again later.",
         (11, _, ZhCn) => "账户信息不完整。请稍后重试。",
+        (12, _, En) if link_endpoint => "The account of this link no longer exists.",
+        (12, _, ZhCn) if link_endpoint => "此链接对应的账户已不存在。",
         (12, _, En) => "No account has this username and e-mail address.",
         (12, _, ZhCn) => "没有与此用户名和邮箱对应的账户。",
         (13, _, En) => "Wrong username or password.",
@@ -134,6 +154,10 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         (25, Code, ZhCn) => {
             "这不是可以发送邮件的邮箱地址。请检查（最多 100 个字符，格式如 name@example.com）。"
         }
+        (25, _, En) if link_endpoint => {
+            "This is not the link of one of our mails. Open the link from the mail again, whole."
+        }
+        (25, _, ZhCn) if link_endpoint => "这不是我们邮件中的链接。请重新完整打开邮件中的链接。",
         (25, Login, En) => {
             "Not accepted. Check the username, and that the password has 8 to 128 characters."
         }
@@ -160,6 +184,30 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
             return format!(
                 "刚才从您的网络申请验证码的次数过多：请在收件箱和垃圾邮件文件夹中查找上一封。请 {}后再申请。",
                 span(ZhCn, waits.address)
+            );
+        }
+        (27, Reset, En) => {
+            return format!(
+                "A mail went to this address moments ago, or too many requests came from your network: look in your inbox and spam folder. Try again in {}.",
+                span(En, waits.mail.max(Duration::from_secs(1)))
+            );
+        }
+        (27, Reset, ZhCn) => {
+            return format!(
+                "刚才已向此邮箱发送过邮件，或从您的网络发出的请求过多：请查看收件箱和垃圾邮件文件夹。请 {}后重试。",
+                span(ZhCn, waits.mail.max(Duration::from_secs(1)))
+            );
+        }
+        (28, _, En) => {
+            return format!(
+                "Nothing is changed yet. If this username and e-mail address belong to one account, we mailed that address a link to confirm the new password: open it within {} and press \"Confirm the new password\".",
+                span(En, waits.reset_link)
+            );
+        }
+        (28, _, ZhCn) => {
+            return format!(
+                "尚未做任何更改。如果此用户名和邮箱属于同一账户，我们已向该邮箱发送确认新密码的链接：请在 {}内打开并点击“确认新密码”。",
+                span(ZhCn, waits.reset_link)
             );
         }
         (27, Login, En) => {
@@ -243,6 +291,8 @@ mod tests {
         Waits {
             login: Duration::from_secs(900),
             address: Duration::from_secs(300),
+            mail: Duration::from_secs(60),
+            reset_link: Duration::from_secs(900),
         }
     }
 
@@ -250,7 +300,15 @@ mod tests {
     fn every_status_has_a_sentence_in_both_languages_at_every_endpoint() {
         use Endpoint::*;
         for status in Status::ALL {
-            for endpoint in [Code, Registration, Check, Reset, Login] {
+            for endpoint in [
+                Code,
+                Registration,
+                Check,
+                Reset,
+                PendingReset,
+                ConfirmReset,
+                Login,
+            ] {
                 let english = message(status, endpoint, Locale::En, &waits());
                 let chinese = message(status, endpoint, Locale::ZhCn, &waits());
                 assert!(!english.starts_with("Something went wrong"), "{status:?}");
@@ -268,5 +326,21 @@ mod tests {
         assert!(login.contains("15 minutes"), "{login}");
         let code = message(Status::RateLimited, Endpoint::Code, Locale::ZhCn, &waits());
         assert!(code.contains("5 分钟"), "{code}");
+        let mailed = message(
+            Status::ResetConfirmationMailed,
+            Endpoint::Reset,
+            Locale::En,
+            &waits(),
+        );
+        assert!(mailed.contains("within 15 minutes"), "{mailed}");
+        let used = message(
+            Status::RedisCaptchaNotFound,
+            Endpoint::ConfirmReset,
+            Locale::En,
+            &waits(),
+        );
+        assert!(used.contains("link was used already"), "{used}");
+        let soon = message(Status::RateLimited, Endpoint::Reset, Locale::En, &waits());
+        assert!(soon.contains("1 minute"), "{soon}");
     }
 }

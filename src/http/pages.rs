@@ -1,6 +1,7 @@
 //! The small site at `/` (`http.pages`, on by default): create an account,
-//! forgot password, check an account, sign in. Static pages and one script
-//! and stylesheet, built into the binary; the script posts to the five
+//! forgot password, check an account, sign in, and the page a reset's
+//! confirmation link opens (`/confirm#<token>`). Static pages and one script
+//! and stylesheet, built into the binary; the script posts to the
 //! endpoints, same origin. Nothing here is API: the pages add none.
 //!
 //! Every answer carries a Content-Security-Policy that allows only this
@@ -18,7 +19,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     base-uri 'none'; frame-ancestors 'none'";
 
 /// Path, content type, body: every page and asset.
-const FILES: [(&str, &str, &str); 7] = [
+const FILES: [(&str, &str, &str); 8] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -33,6 +34,11 @@ const FILES: [(&str, &str, &str); 7] = [
         "/reset",
         "text/html; charset=utf-8",
         include_str!("../../pages/reset.html"),
+    ),
+    (
+        "/confirm",
+        "text/html; charset=utf-8",
+        include_str!("../../pages/confirm.html"),
     ),
     (
         "/check",

@@ -1,4 +1,4 @@
-//! The JSON answers of the five endpoints (docs/PROTOCOL.md §1): always HTTP
+//! The JSON answers of the endpoints (docs/PROTOCOL.md §1): always HTTP
 //! 200 with an integer `error`. A success (`error` 0) carries exactly its
 //! endpoint's fields; a failure carries `error` and a `message` for people. `uuid` and `port` are
 //! strings, because the old client reads them with `toString()`.
@@ -60,6 +60,27 @@ pub struct AccountFound {
 #[serde(deny_unknown_fields)]
 pub struct PasswordSet {
     pub error: Succeeded,
+}
+
+/// `/pending_reset`: the link is good; whose password it sets, and for how
+/// long it stays usable.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingResetFound {
+    pub error: Succeeded,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = 840, minimum = 1)]
+    pub expires_in_secs: u64,
+}
+
+/// `/confirm_reset`: the new password is set.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmed {
+    pub error: Succeeded,
+    #[schema(example = "alice")]
+    pub username: String,
 }
 
 /// `/trylogin_server`: where the user is to connect, and with what.

@@ -1,4 +1,4 @@
-//! The JSON bodies of the five endpoints. Fields are plain strings here;
+//! The JSON bodies of the endpoints. Fields are plain strings here;
 //! `parse()` turns them into domain values. Unknown fields are ignored.
 
 use serde::Deserialize;
@@ -129,7 +129,9 @@ pub struct AccountRequest {
     pub email: String,
 }
 
-/// A new password, authorised by the code mailed to the account's address.
+/// A new password, authorised by the code mailed to the account's address,
+/// or, without a code (the old desktop client sends none), by the owner's
+/// confirmation through a mailed link.
 #[derive(Deserialize, ToSchema)]
 pub struct ResetRequest {
     #[schema(example = "alice")]
@@ -139,11 +141,19 @@ pub struct ResetRequest {
     /// The new password: 8 to 128 characters, not guessable.
     #[schema(example = "Another-Horse-8-Staple")]
     pub password: String,
-    /// The mailed code (or `captcha`: one of the two is required, status 1
-    /// otherwise).
-    #[serde(alias = "captcha")]
-    #[schema(example = "123456", required = false)]
-    pub cpatcha: String,
+    /// The mailed code (or `captcha`). Missing or empty: nothing changes
+    /// yet; the account's address is mailed a link to confirm the new
+    /// password (status 28).
+    #[serde(default, alias = "captcha")]
+    #[schema(example = "123456")]
+    pub cpatcha: Option<String>,
+}
+
+/// The token of a mailed confirmation link (what follows its `#`).
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    #[schema(example = "7.3f0c9a5e41d27b86c0f3a9d2e5b4c7a1908f6e3d2c1b0a9f8e7d6c5b4a392817")]
+    pub token: String,
 }
 
 /// Credentials to check before the chat server is relayed.
@@ -172,14 +182,25 @@ impl RegistrationRequest {
     }
 }
 
+/// A reset, with its code if it came with one.
+pub struct Reset {
+    pub username: Username,
+    pub email: Email,
+    pub password: Password,
+    pub code: Option<VerificationCode>,
+}
+
 impl ResetRequest {
     /// Names an existing account, so the name is only parsed.
-    pub fn parse(self) -> Result<Registration, ApiError> {
-        Ok(Registration {
+    pub fn parse(self) -> Result<Reset, ApiError> {
+        Ok(Reset {
             username: Username::parse(&self.username)?,
             email: Email::parse(&self.email)?,
             password: Password::parse(self.password)?,
-            code: VerificationCode::parse(self.cpatcha)?,
+            code: match self.cpatcha {
+                Some(code) if !code.is_empty() => Some(VerificationCode::parse(code)?),
+                _ => None,
+            },
         })
     }
 }

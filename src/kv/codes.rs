@@ -186,17 +186,7 @@ pub async fn cooldown_left(
     limit: Duration,
     slot: &CodeSlot,
 ) -> Result<Option<Duration>, StoreError> {
-    let left_ms: i64 = with_connection(pool, limit, |mut connection| async move {
-        redis::cmd("PTTL")
-            .arg(&slot.cooldown_key)
-            .query_async(&mut connection)
-            .await
-    })
-    .await?;
-    Ok(u64::try_from(left_ms)
-        .ok()
-        .filter(|ms| *ms > 0)
-        .map(Duration::from_millis))
+    super::time_left(pool, limit, &slot.cooldown_key).await
 }
 
 /// Takes back a code that could not be delivered, so it cannot be used and

@@ -35,6 +35,18 @@ pub fn verification_attempts(prefix: &str, email: &str) -> String {
     format!("{{{prefix}{email}}}:attempts")
 }
 
+/// Marks a recent reset-confirmation mail to `email`: while it exists, no
+/// other goes there.
+pub fn reset_mail_cooldown(prefix: &str, email: &str) -> String {
+    format!("{{{prefix}{email}}}:reset_mail")
+}
+
+/// The password reset of account `uuid` waiting for its owner's
+/// confirmation.
+pub fn pending_reset(prefix: &str, uuid: i32) -> String {
+    format!("{prefix}pending_reset:{uuid}")
+}
+
 /// Login attempts of one account in the current window, by the name's key
 /// (`Username::key`), which names at most one account.
 pub fn login_attempts(prefix: &str, username_key: &str) -> String {
@@ -97,6 +109,8 @@ mod tests {
             "{t1:a@b.co}:attempts"
         );
         assert_eq!(login_attempts("", "bob"), "login_attempts:bob");
+        assert_eq!(reset_mail_cooldown("", "a@b.co"), "{a@b.co}:reset_mail");
+        assert_eq!(pending_reset("t1:", 7), "t1:pending_reset:7");
         let address = "10.0.0.1".parse().unwrap();
         assert_eq!(
             address_requests("", "/trylogin_server", address),
@@ -112,6 +126,8 @@ mod tests {
             "verification_attempts_dave@example.com",
             "{carol@example.com}:cooldown",
             "login_attempts:x@example.com",
+            "pending_reset:7@example.com",
+            "{carol@example.com}:reset_mail",
         ] {
             if let Ok(email) = Email::parse(hostile) {
                 let key = verification_code("", email.as_str());
@@ -119,6 +135,8 @@ mod tests {
                     verification_cooldown("", "carol@example.com"),
                     verification_attempts("", "dave@example.com"),
                     login_attempts("", "x@example.com"),
+                    reset_mail_cooldown("", "carol@example.com"),
+                    pending_reset("", 7),
                 ] {
                     assert_ne!(key, ours);
                 }
@@ -149,6 +167,10 @@ mod tests {
         );
         assert_eq!(
             get_slot(verification_attempts("t1:", "a@b.co").as_bytes()),
+            code
+        );
+        assert_eq!(
+            get_slot(reset_mail_cooldown("t1:", "a@b.co").as_bytes()),
             code
         );
     }

@@ -6,6 +6,7 @@ pub mod codes;
 pub mod connection;
 pub mod counters;
 pub mod keys;
+pub mod resets;
 
 use std::future::Future;
 use std::time::Duration;
@@ -97,4 +98,23 @@ pub async fn delete(pool: &RedisPool, limit: Duration, key: String) -> Result<()
             .await
     })
     .await
+}
+
+/// How long `key` has left to live (`None`: no such key, or no expiry).
+pub async fn time_left(
+    pool: &RedisPool,
+    limit: Duration,
+    key: &str,
+) -> Result<Option<Duration>, StoreError> {
+    let left_ms: i64 = with_connection(pool, limit, |mut connection| async move {
+        redis::cmd("PTTL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await
+    })
+    .await?;
+    Ok(u64::try_from(left_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis))
 }

@@ -380,6 +380,167 @@ async fn a_person_creates_an_account_resets_the_password_and_signs_in() {
     let _ = std::fs::remove_dir_all(outbox);
 }
 
+/// The old desktop client's forgot-password flow (name, address, new
+/// password, no code), finished in the browser through the mailed link:
+/// the replaced link, the confirmation, the used link, the expired link,
+/// and a pair that is no account.
+#[actix_web::test]
+async fn a_reset_without_a_code_is_confirmed_through_the_mailed_link() {
+    let Some(browser) = Browser::start("en-US").await else {
+        return skip("chromium and chromium-driver");
+    };
+    let port = free_port();
+    let site = format!("http://127.0.0.1:{port}");
+    let system = System::start_with(&[
+        ("GATEWAY_HTTP__PORT", port.to_string()),
+        ("GATEWAY_MAIL__SITE_URL", site.clone()),
+        ("GATEWAY_VERIFICATION__RESEND_COOLDOWN_SECS", "1".into()),
+        ("GATEWAY_SECURITY__RESET_LINK_TTL_SECS", "8".into()),
+    ])
+    .await;
+    let (name, email) = ("grace", "grace@example.com");
+    let sent = system
+        .call("/get_verification", json!({"email": email}))
+        .await;
+    assert_eq!(sent["error"], 0);
+    let code = crate::smtp::code_in(&system.sink.message_to(email).await);
+    let registered = system
+        .call(
+            "/post_registration",
+            json!({"username": name, "email": email, "password": "Old-Cobol-Password-1959", "cpatcha": code}),
+        )
+        .await;
+    assert_eq!(registered["error"], 0, "{registered}");
+    // What the old client sends: no code. Twice, the second replacing the
+    // first (after the mail cooldown).
+    let old_client =
+        |password: &str| json!({"username": name, "email": email, "password": password});
+    let first = system
+        .call("/reset_password", old_client("First-Compiler-A0-1952"))
+        .await;
+    assert_eq!(crate::helpers::failed(&first), 28, "{first}");
+    let first_link = confirmation_link(&system, email, 2).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let second = system
+        .call("/reset_password", old_client("Nanosecond-Wire-Length-30cm"))
+        .await;
+    assert_eq!(second, first);
+    let second_link = confirmation_link(&system, email, 3).await;
+    assert!(
+        second_link.starts_with(&format!("{site}/confirm#")),
+        "{second_link}"
+    );
+    let message = "form[data-kind=confirm] .message";
+    let button = "form[data-kind=confirm] button[type=submit]";
+
+    // The replaced link says so, and offers no button.
+    browser.open(&first_link).await;
+    let replaced = browser
+        .wait_for(message, "replaced by a newer request")
+        .await;
+    assert_eq!(browser.text(button).await, "", "no button on a dead link");
+    // The newer one: who it is for, one button, nothing changed until then.
+    browser.open(&format!("{site}/")).await;
+    browser.open(&second_link).await;
+    let pending = browser
+        .wait_for("#pending", "\"grace\" waits for you")
+        .await;
+    let mut shots = vec![browser.screenshot("confirm-pending").await];
+    assert_eq!(browser.text(button).await, "Confirm the new password");
+    let login = |password: &str| json!({"username": name, "password": password});
+    let before = system
+        .call("/trylogin_server", login("Old-Cobol-Password-1959"))
+        .await;
+    assert_eq!(
+        before["error"], 6,
+        "the old password still holds (no chat server): {before}"
+    );
+    browser.click(button).await;
+    let done = browser.wait_for(message, "is set. Sign in with it").await;
+    shots.push(browser.screenshot("confirm-done").await);
+    assert_eq!(browser.text("#next").await, "Sign in");
+    let new = system
+        .call("/trylogin_server", login("Nanosecond-Wire-Length-30cm"))
+        .await;
+    assert_eq!(new["error"], 6, "the new password signs in: {new}");
+    for old in ["Old-Cobol-Password-1959", "First-Compiler-A0-1952"] {
+        let refused = system.call("/trylogin_server", login(old)).await;
+        assert_eq!(refused["error"], 13, "{old}: {refused}");
+    }
+    // The same link again: used.
+    browser.open(&format!("{site}/")).await;
+    browser.open(&second_link).await;
+    let used = browser.wait_for(message, "used already").await;
+
+    // A link left alone past its life: expired.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let third = system
+        .call(
+            "/reset_password",
+            old_client("Third-Password-Flowmatic-1955"),
+        )
+        .await;
+    assert_eq!(third, first);
+    let third_link = confirmation_link(&system, email, 4).await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    browser.open(&format!("{site}/")).await;
+    browser.open(&third_link).await;
+    let expired = browser.wait_for(message, "has expired").await;
+    shots.push(browser.screenshot("confirm-expired").await);
+
+    // A name and address of no account: the same answer, no mail.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mails = system.sink.messages().len();
+    let nobody = system
+        .call(
+            "/reset_password",
+            json!({"username": "grace", "email": "someone-else@example.com", "password": "Nanosecond-Wire-Length-30cm"}),
+        )
+        .await;
+    assert_eq!(nobody, first);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        system.sink.messages().len(),
+        mails,
+        "no mail for no account"
+    );
+    for line in [&replaced, &pending, &done, &used, &expired] {
+        println!("confirm: {line}");
+    }
+    for shot in shots {
+        println!("screenshot: {}", shot.display());
+    }
+}
+
+/// The confirmation link in the `nth` mail (1-based) to `email`.
+async fn confirmation_link(system: &System, email: &str, nth: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails: Vec<String> = system
+            .sink
+            .messages()
+            .into_iter()
+            .filter(|raw| {
+                raw.lines()
+                    .any(|line| line.starts_with("To:") && line.contains(email))
+            })
+            .collect();
+        if let Some(raw) = mails.get(nth - 1) {
+            let mail = mail_parser::MessageParser::default()
+                .parse(raw.as_bytes())
+                .unwrap();
+            let text = mail.body_text(0).unwrap();
+            return text
+                .split_whitespace()
+                .find(|word| word.contains("/confirm#"))
+                .expect("a confirmation link")
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "no mail #{nth} to {email}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A browser that prefers Chinese gets the pages in Chinese without
 /// touching the switch.
 #[actix_web::test]

@@ -24,13 +24,16 @@ pub fn redis_url() -> url::Url {
     url::Url::parse(&raw).expect("TEST_REDIS_URL is a URL")
 }
 
-/// The five endpoints of docs/PROTOCOL.md §1.
-pub const ENDPOINTS: [&str; 5] = [
+/// The five endpoints of docs/PROTOCOL.md §1, and the two of the reset
+/// confirmation page.
+pub const ENDPOINTS: [&str; 7] = [
     "/get_verification",
     "/post_registration",
     "/check_accountexists",
     "/reset_password",
     "/trylogin_server",
+    "/pending_reset",
+    "/confirm_reset",
 ];
 
 /// POSTs `body` as JSON to `url`; checks the answer is HTTP 200 and answers

@@ -117,9 +117,9 @@ async fn the_balance_services_codes_are_relayed_only_when_known() {
     let app = TestApp::spawn().await;
     app.register("rae", "r@example.com", "Correct-Horse-7")
         .await;
-    // 6: no chat server registered; 14: a known code; 27, the last code
-    // we know, is relayed; 28, past it, and 99, -1: unknown → 3.
-    for (peer, gateway) in [(6, 6), (14, 14), (27, 27), (28, 3), (99, 3), (-1, 3)] {
+    // 6: no chat server registered; 14: a known code; 28, the last code
+    // we know, is relayed; 29, past it, and 99, -1: unknown → 3.
+    for (peer, gateway) in [(6, 6), (14, 14), (28, 28), (29, 3), (99, 3), (-1, 3)] {
         app.balance.behave(Behaviour::Answer(peer));
         let answer = login(&app, "rae", "Correct-Horse-7").await;
         assert_eq!(

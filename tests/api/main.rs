@@ -17,6 +17,7 @@ mod balance_service;
 mod browser;
 mod cli;
 mod cluster;
+mod confirmation;
 mod deploy;
 mod faults;
 mod limits;

@@ -6,10 +6,11 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-const PAGES: [(&str, &str); 7] = [
+const PAGES: [(&str, &str); 8] = [
     ("/", "text/html"),
     ("/register", "text/html"),
     ("/reset", "text/html"),
+    ("/confirm", "text/html"),
     ("/check", "text/html"),
     ("/login", "text/html"),
     ("/assets/app.js", "text/javascript"),

@@ -27,7 +27,7 @@ pub struct System {
 }
 
 impl System {
-    async fn start() -> System {
+    pub async fn start() -> System {
         Self::start_with(&[]).await
     }
 

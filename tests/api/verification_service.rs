@@ -465,3 +465,81 @@ async fn a_session_whose_mail_was_cut_off_is_not_used_again() {
     sink.message_to("next@example.com").await;
     assert_eq!(sink.connections(), 2, "the cut-off session carried a mail");
 }
+
+/// `SendAccountNotice` builds its links itself, on `mail.site_url`, from a
+/// token it checks: a caller cannot put another link, or markup, into our
+/// mail, and gets 25 for what is not acceptable.
+#[actix_web::test]
+async fn account_notices_carry_only_links_the_service_builds() {
+    use gateway_server::grpc::proto::account_notice_request::Notice;
+    use gateway_server::grpc::proto::{AccountNoticeRequest, LoginLocked, ResetConfirmation};
+    let sink = SmtpSink::start().await;
+    let mut settings = smtp_settings(&sink);
+    settings.mail.site_url = "https://chat.example.com/".into();
+    let mut service = start(settings).await;
+    let token = format!("12.{}", "ab".repeat(32));
+    let request = |email: &str, username: &str, notice: Notice| AccountNoticeRequest {
+        email: email.into(),
+        locale: "zh-CN".into(),
+        username: username.into(),
+        notice: Some(notice),
+    };
+    let reset = |token: &str| {
+        Notice::ResetConfirmation(ResetConfirmation {
+            token: token.into(),
+            valid_secs: 900,
+        })
+    };
+    let mut send = async |request: AccountNoticeRequest| {
+        service
+            .client
+            .send_account_notice(request)
+            .await
+            .expect("the service answers")
+            .into_inner()
+            .error
+    };
+    for hostile in [
+        request("a@example.com", "ann", reset("https://evil.example/x")),
+        request(
+            "a@example.com",
+            "ann",
+            reset(&format!("12.{}\"><a href=x", "ab".repeat(32))),
+        ),
+        request("a@example.com", "ann", reset("12.AB")),
+        request("not an address", "ann", reset(&token)),
+        request("a@example.com", "", reset(&token)),
+        request("a@example.com", "ann\r\nBcc: x@example.com", reset(&token)),
+        request(
+            "a@example.com",
+            "ann",
+            Notice::LoginLocked(LoginLocked {
+                started_unix: 1_800_000_000,
+                ends_unix: 1_700_000_000,
+            }),
+        ),
+        AccountNoticeRequest {
+            email: "a@example.com".into(),
+            username: "ann".into(),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(send(hostile).await, 25);
+    }
+    assert!(sink.messages().is_empty(), "nothing was mailed");
+    assert_eq!(
+        send(request("a@example.com", "<b>ann</b>", reset(&token))).await,
+        0
+    );
+    let raw = sink.message_to("a@example.com").await;
+    let mail = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    assert_eq!(mail.subject(), Some("请确认您的新密码"));
+    let link = format!("https://chat.example.com/confirm#{token}");
+    assert!(mail.body_text(0).unwrap().contains(&link));
+    let html = mail.body_html(0).unwrap();
+    assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+    assert!(html.contains("&lt;b&gt;ann"), "{html}");
+    assert!(!html.contains("<b>ann"), "{html}");
+}

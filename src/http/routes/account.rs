@@ -1,8 +1,10 @@
+use actix_web::HttpRequest;
 use actix_web::web::Data;
 
-use super::code::spend_code;
+use super::code::{revoke_chat_token, spend_code};
+use super::confirmation;
+use super::verification::reader_locale;
 use crate::actors::account::{CheckAccount, ResetPassword};
-use crate::actors::captcha::RevokeChatToken;
 use crate::actors::limits::ClearLogin;
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, Username};
@@ -50,7 +52,9 @@ pub async fn check_account_exists(
 
 /// `/reset_password`: sets a new password, authorised by a valid e-mailed
 /// code (the old gateway asked for none, so anyone knowing a name and an
-/// address could take the account over).
+/// address could take the account over). Without a code, nothing changes
+/// yet: the account's owner is mailed a link to confirm the new password
+/// (`confirmation`), and the answer is 28.
 #[utoipa::path(
     post,
     path = "/reset_password",
@@ -58,15 +62,21 @@ pub async fn check_account_exists(
     summary = "Set a new password",
     request_body(content = ResetRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The password is set (0), or why not", body = Answered<PasswordSet>),
+        (status = 200, description = "The password is set (0), a confirmation link is mailed (28), or why not", body = Answered<PasswordSet>),
         BodyRefused
     )
 )]
 pub async fn reset_password(
+    http: HttpRequest,
     body: RequestBody,
     actors: Data<Actors>,
 ) -> Result<Answer<PasswordSet>, ApiError> {
     let request = decode::<ResetRequest>(&body)?.parse()?;
+    let Some(code) = request.code else {
+        let locale = reader_locale(&http, None);
+        confirmation::mail_confirmation(&actors, request, locale).await?;
+        return Err(ApiError::ConfirmationMailed);
+    };
     let waiting = RequestGuard::default();
     let username = request.username.clone();
     let reset = ResetPassword {
@@ -75,22 +85,16 @@ pub async fn reset_password(
         password: request.password,
         interest: waiting.interest(),
     };
-    spend_code(&actors, request.email, request.code, async {
+    spend_code(&actors, request.email, code, async {
         let uuid = actors
             .account
             .send(reset)
             .await
             .map_err(ApiError::gone(ActorKind::Account))??;
-        // A reset that leaves the old chat token valid would leave whoever
-        // holds it logged in. If Redis fails here the answer is 8 and the
-        // code is given back: the user's retry sets the same password again
-        // and revokes the token then.
-        actors
-            .captcha
-            .send(RevokeChatToken { uuid })
-            .await
-            .map_err(ApiError::gone(ActorKind::Captcha))??;
-        Ok(())
+        // If Redis fails here the answer is 8 and the code is given back:
+        // the user's retry sets the same password again and revokes the
+        // token then.
+        revoke_chat_token(&actors, uuid).await
     })
     .await?;
     // The reset proved the mailbox: a lock from someone else's guesses

@@ -1,8 +1,9 @@
-//! Work authorised by an e-mailed code (registration, password reset).
+//! Work authorised by an e-mailed code (registration, password reset),
+//! and what every password reset does.
 
 use std::future::Future;
 
-use crate::actors::captcha::{ClaimCode, RestoreCode};
+use crate::actors::captcha::{ClaimCode, RestoreCode, RevokeChatToken};
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, VerificationCode};
 use crate::http::ApiError;
@@ -32,4 +33,15 @@ pub(super) async fn spend_code<T>(
         }
     }
     outcome
+}
+
+/// A reset that leaves the old chat token valid would leave whoever holds
+/// it logged in: every reset revokes it.
+pub(super) async fn revoke_chat_token(actors: &Actors, uuid: i32) -> Result<(), ApiError> {
+    actors
+        .captcha
+        .send(RevokeChatToken { uuid })
+        .await
+        .map_err(ApiError::gone(ActorKind::Captcha))??;
+    Ok(())
 }

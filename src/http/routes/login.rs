@@ -1,8 +1,9 @@
 use actix_web::web::Data;
 
-use crate::actors::account::Authenticate;
+use crate::actors::account::{AccountError, Authenticate, FindAddress};
 use crate::actors::balance::AllocateChatServer;
-use crate::actors::limits::{ClearLogin, ReserveLogin};
+use crate::actors::limits::{ClearLogin, LoginLockLeft, ReserveLogin};
+use crate::actors::resets::{AccountNotice, SendNotice};
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Password, Username};
 use crate::http::ApiError;
@@ -34,7 +35,7 @@ pub async fn try_login_server(
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
     let password = Password::parse(request.password)?;
-    actors
+    let attempt = actors
         .limits
         .send(ReserveLogin {
             username: username.clone(),
@@ -42,7 +43,7 @@ pub async fn try_login_server(
         .await
         .map_err(ApiError::gone(ActorKind::Limits))??;
     let waiting = RequestGuard::default();
-    let uuid = actors
+    let checked = actors
         .account
         .send(Authenticate {
             username: username.clone(),
@@ -50,7 +51,15 @@ pub async fn try_login_server(
             interest: waiting.interest(),
         })
         .await
-        .map_err(ApiError::gone(ActorKind::Account))??;
+        .map_err(ApiError::gone(ActorKind::Account))?;
+    if attempt.last_allowed && matches!(checked, Err(AccountError::WrongCredentials)) {
+        // The lock starts with this failure: its one notice, after the
+        // answer (whether a mail goes out must not change its timing).
+        let actors = actors.clone();
+        let username = username.clone();
+        actix_web::rt::spawn(async move { mail_lock_notice(&actors, username).await });
+    }
+    let uuid = checked?;
     actors.limits.do_send(ClearLogin { username });
     let lease = actors
         .balance
@@ -64,4 +73,48 @@ pub async fn try_login_server(
         port: lease.port,
         token: lease.token,
     }))
+}
+
+/// Mails the owner of `username` (if the name is an account's) that its
+/// sign-ins are refused from now until the lock window ends, with the
+/// reset page's link. Once per window: only the window's last allowed
+/// attempt, failed, calls this.
+async fn mail_lock_notice(actors: &Actors, username: Username) {
+    let found = actors
+        .account
+        .send(FindAddress {
+            username: username.clone(),
+        })
+        .await;
+    let (name, email) = match found {
+        Ok(Ok(Some(address))) => address,
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => return log::warn!("lockout notice: no address: {error}"),
+        Err(error) => return log::warn!("lockout notice: no address: {error}"),
+    };
+    let left = match actors.limits.send(LoginLockLeft { username }).await {
+        Ok(Ok(Some(left))) => left,
+        // Cleared meanwhile (a reset, or a success racing this failure).
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => return log::warn!("lockout notice: lock unknown: {error}"),
+        Err(error) => return log::warn!("lockout notice: lock unknown: {error}"),
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs());
+    let ends = started + left.as_millis().div_ceil(1000) as u64;
+    let notice = SendNotice {
+        email,
+        username: name,
+        locale: None,
+        notice: AccountNotice::LoginLocked {
+            started: started as i64,
+            ends: ends as i64,
+        },
+    };
+    match actors.captcha.send(notice).await {
+        Ok(Ok(())) => log::info!("an account's sign-ins are paused: its owner was told"),
+        Ok(Err(error)) => log::warn!("lockout notice not mailed: {error}"),
+        Err(error) => log::warn!("lockout notice not mailed: {error}"),
+    }
 }

@@ -1,4 +1,4 @@
-//! Every route, served and documented from one list ([`api!`]): the five
+//! Every route, served and documented from one list ([`api!`]): the
 //! endpoints (POST only), each limited per client address; health,
 //! readiness, metrics and the OpenAPI document (GET). A route is served at
 //! exactly the path and method its `#[utoipa::path]` documents, so it
@@ -8,6 +8,7 @@
 
 pub(super) mod account;
 mod code;
+pub(super) mod confirmation;
 pub(super) mod health;
 pub(super) mod login;
 pub(super) mod metrics;
@@ -69,6 +70,8 @@ api! {
         registration::post_registration,
         account::check_account_exists,
         account::reset_password,
+        confirmation::pending_reset,
+        confirmation::confirm_reset,
         login::try_login_server,
     ],
     operations: [
@@ -85,10 +88,11 @@ api! {
     info(
         title = "gateway-server",
         description = "The HTTP front door of the chat system (docs/PROTOCOL.md). The five \
-            endpoints take a JSON object (Content-Type `application/json`, `text/json` or none) \
+            endpoints of the original protocol, and the two of the password-reset confirmation \
+            page, take a JSON object (Content-Type `application/json`, `text/json` or none) \
             and always answer HTTP 200 with a JSON object whose integer `error` is the protocol \
-            status: 0 with the endpoint's fields, or a failure code alone. Each is limited per \
-            client address (status 27 over the limit)."
+            status: 0 with the endpoint's fields, or a failure code with a `message` for people. \
+            Each is limited per client address (status 27 over the limit)."
     ),
     tags(
         (name = "accounts", description = "What clients call (docs/PROTOCOL.md §1)"),
@@ -205,10 +209,12 @@ mod tests {
         documented.sort();
         let expected = [
             ("/check_accountexists", "post"),
+            ("/confirm_reset", "post"),
             ("/get_verification", "post"),
             ("/healthz", "get"),
             ("/metrics", "get"),
             ("/openapi.json", "get"),
+            ("/pending_reset", "post"),
             ("/post_registration", "post"),
             ("/readyz", "get"),
             ("/reset_password", "post"),

@@ -33,12 +33,7 @@ pub async fn get_verification(
     let request: VerificationRequest = decode(&body)?;
     let email = Email::parse(&request.email)?;
     let asked = request.locale.as_ref().and_then(serde_json::Value::as_str);
-    let locale = asked.and_then(Locale::parse).or_else(|| {
-        http.headers()
-            .get(ACCEPT_LANGUAGE)
-            .and_then(|header| header.to_str().ok())
-            .and_then(Locale::from_accept_language)
-    });
+    let locale = reader_locale(&http, asked);
     let issued = actors
         .captcha
         .send(IssueCode {
@@ -60,4 +55,16 @@ pub async fn get_verification(
             .retry_after
             .map(|left| left.as_millis().div_ceil(1000) as u64),
     }))
+}
+
+/// The language of a mail a request causes: the one `asked` for in its
+/// body, else the first of ours in its `Accept-Language`, else `None` (the
+/// verification service's default).
+pub(super) fn reader_locale(http: &HttpRequest, asked: Option<&str>) -> Option<Locale> {
+    asked.and_then(Locale::parse).or_else(|| {
+        http.headers()
+            .get(ACCEPT_LANGUAGE)
+            .and_then(|header| header.to_str().ok())
+            .and_then(Locale::from_accept_language)
+    })
 }

@@ -1,5 +1,6 @@
-//! Delivers verification codes: through SMTP (lettre), or for development
-//! to the log (without the code) and an outbox directory (with it).
+//! Delivers mails (codes, account notices): through SMTP (lettre), or for
+//! development to the log (without the content) and an outbox directory
+//! (whole).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::message::{Mailbox, Message, MultiPart};
 
 use super::smtp::{SmtpError, SmtpPool};
-use super::templates::{MailTemplates, TemplateError};
+use super::templates::{Mail, MailTemplates, TemplateError};
 use crate::config::{MailSettings, MailTransport};
 use crate::domain::{Email, Locale};
 
@@ -80,26 +81,24 @@ impl Mailer {
         })
     }
 
-    /// Sends `code` to `to` in `locale` (else `mail.default_locale`),
-    /// saying how long it stays valid.
-    pub async fn send_code(
+    /// Sends `mail` to `to` in `locale` (else `mail.default_locale`).
+    pub async fn send(
         &self,
         to: &Email,
-        code: &str,
-        valid_for: Duration,
+        mail: &Mail<'_>,
         locale: Option<Locale>,
     ) -> Result<(), MailError> {
         match self {
             Mailer::Smtp { sessions, composer } => {
-                let message = composer.code_message(to, code, valid_for, locale)?;
+                let message = composer.message(to, mail, locale)?;
                 sessions
                     .send(message.envelope(), &message.formatted())
                     .await?;
-                log::info!("mail to {} sent", to.masked());
+                log::info!("mail to {} sent ({:?})", to.masked(), mail.kind());
             }
             Mailer::Log { outbox, composer } => {
                 if let Some(outbox) = outbox {
-                    let message = composer.code_message(to, code, valid_for, locale)?;
+                    let message = composer.message(to, mail, locale)?;
                     tokio::fs::create_dir_all(outbox).await?;
                     let millis = SystemTime::now()
                         .duration_since(UNIX_EPOCH)
@@ -109,7 +108,7 @@ impl Mailer {
                     let path = outbox.join(format!("{millis}-{name}.eml"));
                     tokio::fs::write(path, message.formatted()).await?;
                 }
-                log::info!("mail to {} queued", to.masked());
+                log::info!("mail to {} queued ({:?})", to.masked(), mail.kind());
             }
         }
         Ok(())
@@ -117,13 +116,12 @@ impl Mailer {
 }
 
 impl Composer {
-    /// The verification mail: text and HTML alternatives, subject and both
+    /// `mail` as a message: text and HTML alternatives, subject and both
     /// parts in the locale's templates.
-    fn code_message(
+    fn message(
         &self,
         to: &Email,
-        code: &str,
-        valid_for: Duration,
+        mail: &Mail<'_>,
         locale: Option<Locale>,
     ) -> Result<Message, MailError> {
         let recipient: Mailbox =
@@ -135,7 +133,7 @@ impl Composer {
         let locale = locale.unwrap_or(self.default_locale);
         let mail = self
             .templates
-            .render(locale, to.as_str(), code, valid_for)
+            .render(locale, mail)
             .map_err(|error| MailError::Message(error.to_string()))?;
         Message::builder()
             .from(self.from.clone())

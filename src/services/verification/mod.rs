@@ -2,6 +2,12 @@
 //! key = the normalised e-mail with a TTL, mailed to the address. Answers as
 //! the original service does (0 ok, 1 Redis failed, 2 not sent), plus 27 when
 //! a code was sent to the address within the resend cooldown.
+//!
+//! Ours also mails account notices for the gateway (`SendAccountNotice`):
+//! the confirmation link of a password reset, and the notice that sign-ins
+//! are paused. Their links are built here, on `mail.site_url`, from a
+//! token this service checks, so no caller can put another link into our
+//! mail.
 
 pub mod mailer;
 mod smtp;
@@ -13,12 +19,16 @@ use std::time::Duration;
 use tonic::{Request, Response};
 
 use self::mailer::Mailer;
+use self::templates::Mail;
 use crate::config::Settings;
-use crate::domain::{Email, Locale};
+use crate::domain::{Email, Locale, ResetToken};
+use crate::grpc::proto::account_notice_request::Notice;
 use crate::grpc::proto::verification_service_server::{
     VerificationService, VerificationServiceServer,
 };
-use crate::grpc::proto::{GetVerificationRequest, GetVerificationResponse};
+use crate::grpc::proto::{
+    AccountNoticeRequest, AccountNoticeResponse, GetVerificationRequest, GetVerificationResponse,
+};
 use crate::grpc::verification_error;
 use crate::kv::codes::{self, CodeSlot};
 use crate::kv::{self, RedisPool};
@@ -39,6 +49,9 @@ struct Issuer {
     redis_timeout: Duration,
     code_ttl: Duration,
     cooldown: Duration,
+    /// The confirmation page and the reset page, on `mail.site_url`.
+    confirm_page: String,
+    reset_page: String,
 }
 
 /// Why no code was sent; `code()` is the number on the wire.
@@ -88,6 +101,8 @@ impl VerificationServer {
                 redis_timeout: settings.redis.timeout(),
                 code_ttl: Duration::from_secs(settings.verification.code_ttl_secs),
                 cooldown: Duration::from_secs(settings.verification.resend_cooldown_secs),
+                confirm_page: settings.mail.link("/confirm"),
+                reset_page: settings.mail.link("/reset"),
             }),
         })
     }
@@ -126,11 +141,12 @@ impl Issuer {
         {
             return Err(IssueError::TooSoon);
         }
-        if let Err(error) = self
-            .mailer
-            .send_code(email, &code, self.code_ttl, locale)
-            .await
-        {
+        let mail = Mail::Code {
+            email: email.as_str(),
+            code: &code,
+            valid_for: self.code_ttl,
+        };
+        if let Err(error) = self.mailer.send(email, &mail, locale).await {
             // An undelivered code must not stay usable, nor block a retry.
             if let Err(cleanup) = codes::withdraw(&self.redis, limit, &slot, &code).await {
                 log::error!(
@@ -144,8 +160,117 @@ impl Issuer {
     }
 }
 
+/// Why an account notice was not sent.
+#[derive(Debug, thiserror::Error)]
+enum NoticeError {
+    #[error("{0} is not acceptable")]
+    Invalid(&'static str),
+    #[error("mail not sent: {0}")]
+    Mail(#[from] mailer::MailError),
+    #[error("sending the notice failed unexpectedly")]
+    Interrupted,
+}
+
+impl NoticeError {
+    fn code(&self) -> i32 {
+        match self {
+            NoticeError::Invalid(_) => crate::status::Status::InputInvalid.code(),
+            NoticeError::Mail(_) | NoticeError::Interrupted => verification_error::NOT_SENT,
+        }
+    }
+}
+
+/// A time a notice names: `2026-11-27 06:15:42 UTC`.
+fn utc_minute(unix_seconds: i64) -> Option<String> {
+    let time = jiff::Timestamp::from_second(unix_seconds).ok()?;
+    Some(time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+impl Issuer {
+    /// Checks what the caller sent, builds the notice's links, mails it.
+    async fn notify(&self, request: AccountNoticeRequest) -> Result<(), NoticeError> {
+        let email = Email::parse(&request.email).map_err(|_| NoticeError::Invalid("email"))?;
+        let username = request.username.as_str();
+        let printable = !username.chars().any(char::is_control);
+        if username.is_empty() || username.chars().count() > 200 || !printable {
+            return Err(NoticeError::Invalid("username"));
+        }
+        let locale = Locale::parse(&request.locale);
+        let (email_text, link) = (email.as_str(), self.reset_page.as_str());
+        let confirm_link;
+        let mail = match request.notice {
+            Some(Notice::ResetConfirmation(reset)) => {
+                let token =
+                    ResetToken::parse(&reset.token).map_err(|_| NoticeError::Invalid("token"))?;
+                if !(1..=86_400).contains(&reset.valid_secs) {
+                    return Err(NoticeError::Invalid("valid_secs"));
+                }
+                // In the fragment: never sent to a server, so in no access
+                // log and no Referer.
+                confirm_link = format!("{}#{}", self.confirm_page, token.expose());
+                Mail::ResetConfirmation {
+                    email: email_text,
+                    username,
+                    link: &confirm_link,
+                    valid_for: Duration::from_secs(reset.valid_secs.into()),
+                }
+            }
+            Some(Notice::LoginLocked(locked)) => {
+                let lasts = locked.ends_unix.saturating_sub(locked.started_unix);
+                let (Some(started), Some(ends)) = (
+                    utc_minute(locked.started_unix),
+                    utc_minute(locked.ends_unix),
+                ) else {
+                    return Err(NoticeError::Invalid("started_unix"));
+                };
+                if !(0..=31 * 86_400).contains(&lasts) {
+                    return Err(NoticeError::Invalid("ends_unix"));
+                }
+                Mail::LoginLocked {
+                    email: email_text,
+                    username,
+                    link,
+                    started,
+                    ends,
+                    lasts: Duration::from_secs(lasts.unsigned_abs()),
+                }
+            }
+            None => return Err(NoticeError::Invalid("notice")),
+        };
+        self.mailer.send(&email, &mail, locale).await?;
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl VerificationService for VerificationServer {
+    async fn send_account_notice(
+        &self,
+        request: Request<AccountNoticeRequest>,
+    ) -> Result<Response<AccountNoticeResponse>, tonic::Status> {
+        let request = request.into_inner();
+        let masked = Email::parse(&request.email).map_or_else(
+            |_| "an invalid address".into(),
+            |email| email.masked().to_string(),
+        );
+        // To the end, even if the caller goes away (as a code is).
+        let issuer = Arc::clone(&self.issuer);
+        let outcome = tokio::spawn(async move { issuer.notify(request).await })
+            .await
+            .unwrap_or(Err(NoticeError::Interrupted));
+        let (error, message) = match outcome {
+            Ok(()) => (verification_error::OK, "notice sent".to_owned()),
+            Err(error) => {
+                match &error {
+                    NoticeError::Invalid(_) => log::warn!("no notice for {masked}: {error}"),
+                    _ => log::error!("no notice for {masked}: {error}"),
+                }
+                (error.code(), error.to_string())
+            }
+        };
+        Ok(Response::new(AccountNoticeResponse { error, message }))
+    }
+
     async fn get_verification_code(
         &self,
         request: Request<GetVerificationRequest>,

@@ -1,0 +1,276 @@
+//! The captcha actor's part in resets by confirmation mail and in account
+//! notices: the mail cooldown, the pending resets (`kv::resets`), and the
+//! verification service's `SendAccountNotice`.
+
+use std::time::Duration;
+
+use actix::{Context, Handler, Message, ResponseFuture};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::captcha::{CaptchaActor, CaptchaError};
+use super::guard::guarded;
+use crate::domain::{Email, Locale, ResetToken};
+use crate::grpc::proto::account_notice_request::Notice;
+use crate::grpc::proto::{AccountNoticeRequest, LoginLocked, ResetConfirmation};
+use crate::grpc::verification_error;
+use crate::kv::resets::{self, NewReset, PendingReset, TakenReset};
+
+/// Claims the reset-mail cooldown of `email`: `Err(left)` when a reset
+/// mail went there within it.
+#[derive(Message)]
+#[rtype(result = "Result<Result<(), Duration>, CaptchaError>")]
+pub struct ClaimResetMail {
+    pub email: Email,
+}
+
+impl Handler<ClaimResetMail> for CaptchaActor {
+    type Result = ResponseFuture<Result<Result<(), Duration>, CaptchaError>>;
+
+    fn handle(&mut self, message: ClaimResetMail, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                let cooldown =
+                    Duration::from_secs(actor.settings.verification.resend_cooldown_secs);
+                Box::pin(async move {
+                    Ok(
+                        resets::claim_mail(
+                            &redis,
+                            limit,
+                            &prefix,
+                            message.email.as_str(),
+                            cooldown,
+                        )
+                        .await?,
+                    )
+                })
+            },
+        )
+    }
+}
+
+/// Stores a reset of account `uuid` to `password_hash`, replacing its
+/// earlier one; answers the token of its link.
+#[derive(Message)]
+#[rtype(result = "Result<ResetToken, CaptchaError>")]
+pub struct HoldReset {
+    pub uuid: i32,
+    pub username: String,
+    pub password_hash: SecretString,
+}
+
+impl Handler<HoldReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<ResetToken, CaptchaError>>;
+
+    fn handle(&mut self, message: HoldReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                let lifetime = actor.settings.security.reset_link_ttl();
+                Box::pin(async move {
+                    let token = ResetToken::new(message.uuid);
+                    let reset = NewReset {
+                        uuid: message.uuid,
+                        digest: &token.digest(),
+                        password_hash: message.password_hash.expose_secret(),
+                        username: &message.username,
+                        lifetime,
+                    };
+                    resets::store(&redis, limit, &prefix, reset).await?;
+                    Ok(token)
+                })
+            },
+        )
+    }
+}
+
+/// Undoes a reset whose mail could not be sent: its pending reset, if
+/// one was stored (unless a newer one replaced it), and the address's mail
+/// cooldown go, so the user may ask again at once.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct WithdrawReset {
+    pub token: Option<ResetToken>,
+    pub email: Email,
+}
+
+impl Handler<WithdrawReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, message: WithdrawReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                Box::pin(async move {
+                    if let Some(token) = &message.token {
+                        resets::take(&redis, limit, &prefix, token.uuid(), &token.digest()).await?;
+                    }
+                    resets::release_mail(&redis, limit, &prefix, message.email.as_str()).await?;
+                    Ok(())
+                })
+            },
+        )
+    }
+}
+
+/// Whose reset a link confirms, without using it (`None`: used, replaced
+/// or expired).
+#[derive(Message)]
+#[rtype(result = "Result<Option<PendingReset>, CaptchaError>")]
+pub struct LookUpReset {
+    pub token: ResetToken,
+}
+
+impl Handler<LookUpReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<Option<PendingReset>, CaptchaError>>;
+
+    fn handle(&mut self, message: LookUpReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                Box::pin(async move {
+                    let token = &message.token;
+                    Ok(resets::peek(&redis, limit, &prefix, token.uuid(), &token.digest()).await?)
+                })
+            },
+        )
+    }
+}
+
+/// Takes the reset a link confirms (single use); `CodeNotFound` when it
+/// was used, replaced or has expired.
+#[derive(Message)]
+#[rtype(result = "Result<TakenReset, CaptchaError>")]
+pub struct TakeReset {
+    pub token: ResetToken,
+}
+
+impl Handler<TakeReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<TakenReset, CaptchaError>>;
+
+    fn handle(&mut self, message: TakeReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                Box::pin(async move {
+                    let token = &message.token;
+                    resets::take(&redis, limit, &prefix, token.uuid(), &token.digest())
+                        .await?
+                        .ok_or(CaptchaError::CodeNotFound)
+                })
+            },
+        )
+    }
+}
+
+/// Puts back a reset whose confirmation failed.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct RestoreReset(pub TakenReset);
+
+impl Handler<RestoreReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(
+        &mut self,
+        RestoreReset(taken): RestoreReset,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                Box::pin(async move { Ok(resets::restore(&redis, limit, taken).await?) })
+            },
+        )
+    }
+}
+
+/// What an account notice tells.
+#[derive(Debug)]
+pub enum AccountNotice {
+    /// The link of a reset waiting for confirmation (usable for
+    /// `security.reset_link_ttl_secs`).
+    ResetConfirmation { token: ResetToken },
+    /// Sign-ins refused from `started` to `ends` (seconds since 1970).
+    LoginLocked { started: i64, ends: i64 },
+}
+
+/// Has the verification service mail `notice` to the account's address.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct SendNotice {
+    pub email: Email,
+    pub username: String,
+    pub locale: Option<Locale>,
+    pub notice: AccountNotice,
+}
+
+impl Handler<SendNotice> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, message: SendNotice, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let mut client = actor.verification.clone();
+                let valid_for = actor.settings.security.reset_link_ttl();
+                let notice = match message.notice {
+                    AccountNotice::ResetConfirmation { token } => {
+                        Notice::ResetConfirmation(ResetConfirmation {
+                            token: token.expose(),
+                            valid_secs: u32::try_from(valid_for.as_secs()).unwrap_or(u32::MAX),
+                        })
+                    }
+                    AccountNotice::LoginLocked { started, ends } => {
+                        Notice::LoginLocked(LoginLocked {
+                            started_unix: started,
+                            ends_unix: ends,
+                        })
+                    }
+                };
+                let request = AccountNoticeRequest {
+                    email: message.email.into_string(),
+                    locale: message.locale.map(Locale::tag).unwrap_or_default().into(),
+                    username: message.username,
+                    notice: Some(notice),
+                };
+                Box::pin(async move {
+                    let reply = client
+                        .send_account_notice(request)
+                        .await
+                        .map_err(CaptchaError::Unreachable)?
+                        .into_inner();
+                    match reply.error {
+                        verification_error::OK => Ok(()),
+                        code => Err(CaptchaError::Refused(code)),
+                    }
+                })
+            },
+        )
+    }
+}
