@@ -19,6 +19,7 @@ const TEXT = {
     'field.username': 'Username',
     'field.password': 'Password',
     'field.new_password': 'New password',
+    'field.new_password_again': 'The new password, once more',
     'hint.password': 'Hard to guess: three or four unrelated words work well.',
     'button.send_code': 'Send code',
     'button.register': 'Create account',
@@ -27,8 +28,8 @@ const TEXT = {
     'button.login': 'Sign in',
     'button.confirm': 'Confirm the new password',
     'confirm.checking': 'Checking the link…',
-    'confirm.pending': (a) => `A new password for the account "${a.username}" waits for you to confirm it. ` +
-      `Until you press the button, nothing changes. The link works for ${lasting(a.expires_in_secs)} more.`,
+    'confirm.pending': (a) => `A new password for the account "${a.username}" waits for you to confirm it: ` +
+      `type it once more and press the button. Until then nothing changes. The link works for ${lasting(a.expires_in_secs)} more.`,
     switch: '中文',
     working: 'One moment…',
     offline: 'The server could not be reached. Check your connection and try again.',
@@ -54,6 +55,7 @@ const TEXT = {
     'field.username': '用户名',
     'field.password': '密码',
     'field.new_password': '新密码',
+    'field.new_password_again': '再次输入新密码',
     'hint.password': '请使用不易猜到的密码：三四个互不相关的词效果很好。',
     'button.send_code': '发送验证码',
     'button.register': '注册',
@@ -62,7 +64,7 @@ const TEXT = {
     'button.login': '登录',
     'button.confirm': '确认新密码',
     'confirm.checking': '正在检查链接…',
-    'confirm.pending': (a) => `账户“${a.username}”的新密码正等待您确认。在您点击按钮之前，什么都不会改变。` +
+    'confirm.pending': (a) => `账户“${a.username}”的新密码正等待您确认：请再输入一次新密码并点击按钮。在此之前，什么都不会改变。` +
       `此链接还可使用 ${lasting(a.expires_in_secs)}。`,
     switch: 'English',
     working: '请稍候…',
@@ -189,6 +191,8 @@ function linkToken() {
  *  history, and the way on is to sign in. */
 function confirmed() {
   document.querySelector('[data-kind=confirm] button[type=submit]').hidden = true;
+  document.getElementById('retype').hidden = true;
+  document.getElementById('password').value = '';
   document.getElementById('pending').textContent = '';
   document.getElementById('next').hidden = false;
   history.replaceState(null, '', location.pathname);
@@ -212,6 +216,7 @@ async function lookUpLink() {
     if (answer.error === 0) {
       document.getElementById('pending').textContent = t('confirm.pending', answer);
       show(form, '', true);
+      document.getElementById('retype').hidden = false;
       button.hidden = false;
       button.disabled = false;
     } else {

@@ -429,6 +429,40 @@ impl Handler<FindAddress> for AccountActor {
     }
 }
 
+/// Whether `password` is the one a pending reset holds the hash of: the
+/// owner confirms a reset by typing it again, so a reset someone else
+/// asked for (with a password of their choosing) cannot be confirmed by
+/// the owner's click alone.
+#[derive(Message)]
+#[rtype(result = "Result<bool, AccountError>")]
+pub struct MatchesPending {
+    pub password: Password,
+    pub password_hash: SecretString,
+    pub interest: Interest,
+}
+
+impl Handler<MatchesPending> for AccountActor {
+    type Result = ResponseFuture<Result<bool, AccountError>>;
+
+    fn handle(&mut self, message: MatchesPending, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let hasher = actor.hasher.clone();
+                Box::pin(async move {
+                    let stored = message.password_hash.expose_secret().to_owned();
+                    let verdict = hasher
+                        .verify(message.password, Some(stored), message.interest)
+                        .await?;
+                    Ok(matches!(verdict, Verdict::Match { .. }))
+                })
+            },
+        )
+    }
+}
+
 /// Checks a name and password; answers the account's uuid. A legacy
 /// plaintext password (or a hash with weaker parameters) is re-hashed.
 #[derive(Message)]

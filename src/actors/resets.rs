@@ -9,18 +9,19 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::captcha::{CaptchaActor, CaptchaError};
 use super::guard::guarded;
-use crate::domain::{Email, Locale, ResetToken};
+use crate::domain::{Email, Locale, ResetToken, Username};
 use crate::grpc::proto::account_notice_request::Notice;
 use crate::grpc::proto::{AccountNoticeRequest, LoginLocked, ResetConfirmation};
 use crate::grpc::verification_error;
 use crate::kv::resets::{self, NewReset, PendingReset, TakenReset};
 
-/// Claims the reset-mail cooldown of `email`: `Err(left)` when a reset
-/// mail went there within it.
+/// Claims the reset-mail cooldown of `email` and `username`: `Err(left)`
+/// when the same pair was asked for within it.
 #[derive(Message)]
 #[rtype(result = "Result<Result<(), Duration>, CaptchaError>")]
 pub struct ClaimResetMail {
     pub email: Email,
+    pub username: Username,
 }
 
 impl Handler<ClaimResetMail> for CaptchaActor {
@@ -37,16 +38,8 @@ impl Handler<ClaimResetMail> for CaptchaActor {
                 let cooldown =
                     Duration::from_secs(actor.settings.verification.resend_cooldown_secs);
                 Box::pin(async move {
-                    Ok(
-                        resets::claim_mail(
-                            &redis,
-                            limit,
-                            &prefix,
-                            message.email.as_str(),
-                            cooldown,
-                        )
-                        .await?,
-                    )
+                    let pair = (message.email.as_str(), &*message.username.key());
+                    Ok(resets::claim_mail(&redis, limit, &prefix, pair, cooldown).await?)
                 })
             },
         )
@@ -59,7 +52,9 @@ impl Handler<ClaimResetMail> for CaptchaActor {
 #[rtype(result = "Result<ResetToken, CaptchaError>")]
 pub struct HoldReset {
     pub uuid: i32,
+    /// The account's, as stored: the confirmation goes to this address.
     pub username: String,
+    pub email: Email,
     pub password_hash: SecretString,
 }
 
@@ -82,6 +77,7 @@ impl Handler<HoldReset> for CaptchaActor {
                         digest: &token.digest(),
                         password_hash: message.password_hash.expose_secret(),
                         username: &message.username,
+                        email: message.email.as_str(),
                         lifetime,
                     };
                     resets::store(&redis, limit, &prefix, reset).await?;
@@ -100,6 +96,7 @@ impl Handler<HoldReset> for CaptchaActor {
 pub struct WithdrawReset {
     pub token: Option<ResetToken>,
     pub email: Email,
+    pub username: Username,
 }
 
 impl Handler<WithdrawReset> for CaptchaActor {
@@ -117,7 +114,8 @@ impl Handler<WithdrawReset> for CaptchaActor {
                     if let Some(token) = &message.token {
                         resets::take(&redis, limit, &prefix, token.uuid(), &token.digest()).await?;
                     }
-                    resets::release_mail(&redis, limit, &prefix, message.email.as_str()).await?;
+                    let pair = (message.email.as_str(), &*message.username.key());
+                    resets::release_mail(&redis, limit, &prefix, pair).await?;
                     Ok(())
                 })
             },
@@ -178,6 +176,33 @@ impl Handler<TakeReset> for CaptchaActor {
                         .await?
                         .ok_or(CaptchaError::CodeNotFound)
                 })
+            },
+        )
+    }
+}
+
+/// Forgets the pending reset of account `uuid`: its password was just set
+/// with a code, which an older link must not undo.
+#[derive(Message)]
+#[rtype(result = "Result<(), CaptchaError>")]
+pub struct DiscardReset {
+    pub uuid: i32,
+}
+
+impl Handler<DiscardReset> for CaptchaActor {
+    type Result = ResponseFuture<Result<(), CaptchaError>>;
+
+    fn handle(&mut self, message: DiscardReset, ctx: &mut Context<Self>) -> Self::Result {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
+                let prefix = actor.settings.redis.key_prefix.clone();
+                Box::pin(
+                    async move { Ok(resets::discard(&redis, limit, &prefix, message.uuid).await?) },
+                )
             },
         )
     }

@@ -126,6 +126,12 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         (12, _, ZhCn) if link_endpoint => "此链接对应的账户已不存在。",
         (12, _, En) => "No account has this username and e-mail address.",
         (12, _, ZhCn) => "没有与此用户名和邮箱对应的账户。",
+        (13, ConfirmReset, En) => {
+            "This is not the new password this link is for. Type the password you chose when you asked for the reset. Did not ask for one? Then ignore the mail: nothing changes."
+        }
+        (13, ConfirmReset, ZhCn) => {
+            "这不是此链接对应的新密码。请输入您申请重置时选择的密码。如果您没有申请过，请忽略那封邮件：什么都不会改变。"
+        }
         (13, _, En) => "Wrong username or password.",
         (13, _, ZhCn) => "用户名或密码错误。",
         (14, _, En) => "The chat server did not accept the sign-in. Sign in again.",

@@ -156,6 +156,16 @@ pub struct TokenRequest {
     pub token: String,
 }
 
+/// A confirmation: the link's token, and the new password typed again
+/// (it must be the one the reset was asked for with).
+#[derive(Deserialize, ToSchema)]
+pub struct ConfirmRequest {
+    #[schema(example = "7.3f0c9a5e41d27b86c0f3a9d2e5b4c7a1908f6e3d2c1b0a9f8e7d6c5b4a392817")]
+    pub token: String,
+    #[schema(example = "Another-Horse-8-Staple")]
+    pub password: String,
+}
+
 /// Credentials to check before the chat server is relayed.
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {

@@ -35,10 +35,17 @@ pub fn verification_attempts(prefix: &str, email: &str) -> String {
     format!("{{{prefix}{email}}}:attempts")
 }
 
-/// Marks a recent reset-confirmation mail to `email`: while it exists, no
-/// other goes there.
-pub fn reset_mail_cooldown(prefix: &str, email: &str) -> String {
-    format!("{{{prefix}{email}}}:reset_mail")
+/// Marks a recent reset request for `email` and the name with key
+/// `name_key`: while it exists, no other confirmation mail goes out for
+/// that pair (and an address is one account's, so it gets at most one).
+pub fn reset_mail_cooldown(prefix: &str, email: &str, name_key: &str) -> String {
+    format!("{{{prefix}{email}}}:reset_mail:{name_key}")
+}
+
+/// Account notices mailed to `email` in the current hour (the verification
+/// service's own bound, whoever calls it).
+pub fn notices_sent(prefix: &str, email: &str) -> String {
+    format!("{{{prefix}{email}}}:notices")
 }
 
 /// The password reset of account `uuid` waiting for its owner's
@@ -109,7 +116,11 @@ mod tests {
             "{t1:a@b.co}:attempts"
         );
         assert_eq!(login_attempts("", "bob"), "login_attempts:bob");
-        assert_eq!(reset_mail_cooldown("", "a@b.co"), "{a@b.co}:reset_mail");
+        assert_eq!(
+            reset_mail_cooldown("", "a@b.co", "bob"),
+            "{a@b.co}:reset_mail:bob"
+        );
+        assert_eq!(notices_sent("", "a@b.co"), "{a@b.co}:notices");
         assert_eq!(pending_reset("t1:", 7), "t1:pending_reset:7");
         let address = "10.0.0.1".parse().unwrap();
         assert_eq!(
@@ -127,7 +138,8 @@ mod tests {
             "{carol@example.com}:cooldown",
             "login_attempts:x@example.com",
             "pending_reset:7@example.com",
-            "{carol@example.com}:reset_mail",
+            "{carol@example.com}:reset_mail:carol",
+            "{carol@example.com}:notices",
         ] {
             if let Ok(email) = Email::parse(hostile) {
                 let key = verification_code("", email.as_str());
@@ -135,7 +147,8 @@ mod tests {
                     verification_cooldown("", "carol@example.com"),
                     verification_attempts("", "dave@example.com"),
                     login_attempts("", "x@example.com"),
-                    reset_mail_cooldown("", "carol@example.com"),
+                    reset_mail_cooldown("", "carol@example.com", "carol"),
+                    notices_sent("", "carol@example.com"),
                     pending_reset("", 7),
                 ] {
                     assert_ne!(key, ours);
@@ -170,7 +183,7 @@ mod tests {
             code
         );
         assert_eq!(
-            get_slot(reset_mail_cooldown("t1:", "a@b.co").as_bytes()),
+            get_slot(reset_mail_cooldown("t1:", "a@b.co", "x").as_bytes()),
             code
         );
     }

@@ -455,6 +455,13 @@ async fn a_reset_without_a_code_is_confirmed_through_the_mailed_link() {
         before["error"], 6,
         "the old password still holds (no chat server): {before}"
     );
+    // The password the reset was asked for, typed again; first a wrong one.
+    browser.fill("#password", "First-Compiler-A0-1952").await;
+    browser.click(button).await;
+    let not_it = browser.wait_for(message, "not the new password").await;
+    browser
+        .fill("#password", "Nanosecond-Wire-Length-30cm")
+        .await;
     browser.click(button).await;
     let done = browser.wait_for(message, "is set. Sign in with it").await;
     shots.push(browser.screenshot("confirm-done").await);
@@ -504,7 +511,7 @@ async fn a_reset_without_a_code_is_confirmed_through_the_mailed_link() {
         mails,
         "no mail for no account"
     );
-    for line in [&replaced, &pending, &done, &used, &expired] {
+    for line in [&replaced, &pending, &not_it, &done, &used, &expired] {
         println!("confirm: {line}");
     }
     for shot in shots {

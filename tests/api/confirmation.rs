@@ -15,6 +15,11 @@ fn codeless(username: &str, email: &str, password: &str) -> Value {
     json!({"username": username, "email": email, "password": password})
 }
 
+/// What the confirmation page posts: the link's token, the password again.
+fn confirm(token: &str, password: &str) -> Value {
+    json!({"token": token, "password": password})
+}
+
 /// Registers `username` through the API with the mailed code.
 async fn register(system: &System, username: &str, email: &str, password: &str) {
     let sent = system
@@ -138,7 +143,21 @@ async fn a_reset_without_a_code_waits_for_the_owners_confirmation() {
     assert_eq!(found["username"], name);
     let left = found["expires_in_secs"].as_u64().unwrap();
     assert!((890..=900).contains(&left), "{found}");
-    let confirmed = system.call("/confirm_reset", json!({"token": token})).await;
+    // The password must be typed again: the owner's click alone confirms
+    // nothing (it could be a reset someone else asked for).
+    let wrong = system
+        .call("/confirm_reset", confirm(&token, "Some-Other-Password-9"))
+        .await;
+    assert_eq!(failed(&wrong), 13, "{wrong}");
+    assert!(
+        wrong["message"]
+            .as_str()
+            .unwrap()
+            .contains("not the new password")
+    );
+    let confirmed = system
+        .call("/confirm_reset", confirm(&token, "New-Password-Lena-2"))
+        .await;
     assert_eq!(confirmed, json!({"error": 0, "username": name}));
     assert_eq!(login(&system, name, "Old-Password-Lena-1").await, 13);
     // The chat token of before is revoked, as with any reset.
@@ -150,8 +169,11 @@ async fn a_reset_without_a_code_waits_for_the_owners_confirmation() {
     assert_eq!(login(&system, name, "New-Password-Lena-2").await, 0);
 
     // Once only.
-    for path in ["/confirm_reset", "/pending_reset"] {
-        let again = system.call(path, json!({"token": token})).await;
+    for (path, body) in [
+        ("/confirm_reset", confirm(&token, "New-Password-Lena-2")),
+        ("/pending_reset", json!({"token": token})),
+    ] {
+        let again = system.call(path, body).await;
         assert_eq!(failed(&again), 9, "{path}: {again}");
         assert!(again["message"].as_str().unwrap().contains("used already"));
     }
@@ -159,11 +181,12 @@ async fn a_reset_without_a_code_waits_for_the_owners_confirmation() {
     // A forged token (right account, other secret) finds nothing.
     let forged = format!("{}.{}", token.split_once('.').unwrap().0, "0".repeat(64));
     let answer = system
-        .call("/confirm_reset", json!({"token": forged}))
+        .call("/confirm_reset", confirm(&forged, "New-Password-Lena-2"))
         .await;
     assert_eq!(failed(&answer), 9);
     for bad in [json!("7"), json!("../../x"), json!(7)] {
-        let answer = system.call("/confirm_reset", json!({"token": bad})).await;
+        let body = json!({"token": bad, "password": "New-Password-Lena-2"});
+        let answer = system.call("/confirm_reset", body).await;
         assert!([1, 25].contains(&failed(&answer)), "{bad}: {answer}");
     }
 }
@@ -203,11 +226,11 @@ async fn a_newer_reset_replaces_the_pending_one_and_links_expire() {
     );
     // The replaced link finds nothing; the newer one sets its password.
     let replaced = system
-        .call("/confirm_reset", json!({"token": first_token}))
+        .call("/confirm_reset", confirm(&first_token, "First-New-Mo-2"))
         .await;
     assert_eq!(failed(&replaced), 9, "{replaced}");
     let confirmed = system
-        .call("/confirm_reset", json!({"token": second_token}))
+        .call("/confirm_reset", confirm(&second_token, "Second-New-Mo-3"))
         .await;
     assert_eq!(confirmed["error"], 0, "{confirmed}");
     assert_eq!(login(&system, name, "Second-New-Mo-3").await, 6);
@@ -459,7 +482,7 @@ async fn the_new_answers_explain_themselves_in_both_languages() {
             .unwrap();
         response.json().await.unwrap()
     };
-    let token = json!({"token": format!("3.{}", "a".repeat(64))});
+    let token = confirm(&format!("3.{}", "a".repeat(64)), "New-Password-Rita-2");
     for (language, mailed, used, malformed) in [
         (
             "en",
@@ -498,4 +521,162 @@ async fn the_new_answers_explain_themselves_in_both_languages() {
             "{answer}"
         );
     }
+}
+
+/// Someone who knows a name and its address asks for a reset with a
+/// password of their own, and the owner, who asked too, clicks the newest
+/// link: without that password the owner's click changes nothing. A reset
+/// with a code meanwhile makes any older link useless.
+#[actix_web::test]
+async fn the_owner_cannot_confirm_a_password_someone_else_chose() {
+    let system =
+        System::start_with(&[("GATEWAY_VERIFICATION__RESEND_COOLDOWN_SECS", "1".into())]).await;
+    let (name, email) = ("sam", "sam@example.com");
+    register(&system, name, email, "Old-Password-Sam-1").await;
+    let owners = system
+        .call(
+            "/reset_password",
+            codeless(name, email, "Owners-Choice-Lantern-31"),
+        )
+        .await;
+    assert_eq!(failed(&owners), 28);
+    nth_mail(&system, email, 2).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The attacker's request, spelt differently, replaces the owner's.
+    let attackers = system
+        .call(
+            "/reset_password",
+            codeless("SAM", " Sam@Example.com", "Attacker-Knows-This-42"),
+        )
+        .await;
+    assert_eq!(failed(&attackers), 28);
+    let newest = link_token(&nth_mail(&system, email, 3).await.1);
+    // The owner types the password they chose: refused, the link stays.
+    let refused = system
+        .call(
+            "/confirm_reset",
+            confirm(&newest, "Owners-Choice-Lantern-31"),
+        )
+        .await;
+    assert_eq!(failed(&refused), 13, "{refused}");
+    let still = system
+        .call("/pending_reset", json!({"token": newest}))
+        .await;
+    assert_eq!(still["error"], 0, "{still}");
+    assert_eq!(login(&system, name, "Attacker-Knows-This-42").await, 13);
+    assert_eq!(login(&system, name, "Old-Password-Sam-1").await, 6);
+
+    // A reset with a code discards the pending one: its link is dead.
+    let sent = system
+        .call("/get_verification", json!({"email": email}))
+        .await;
+    assert_eq!(sent["error"], 0);
+    let code = code_in(&nth_mail_raw(&system, email, 4).await);
+    let body = json!({"username": name, "email": email, "password": "Coded-Reset-Sam-77", "cpatcha": code});
+    assert_eq!(system.call("/reset_password", body).await["error"], 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !keys(&system, "pending_reset:").await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the pending reset outlived a code reset"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dead = system
+        .call("/confirm_reset", confirm(&newest, "Attacker-Knows-This-42"))
+        .await;
+    assert_eq!(failed(&dead), 9);
+    assert_eq!(login(&system, name, "Coded-Reset-Sam-77").await, 6);
+}
+
+/// The raw `nth` mail (1-based) to `address`.
+async fn nth_mail_raw(system: &System, address: &str, nth: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mails: Vec<String> = system
+            .sink
+            .messages()
+            .into_iter()
+            .filter(|raw| {
+                raw.lines()
+                    .any(|line| line.starts_with("To:") && line.contains(address))
+            })
+            .collect();
+        if let Some(raw) = mails.get(nth - 1) {
+            return raw.clone();
+        }
+        assert!(Instant::now() < deadline, "no mail #{nth} to {address}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A request for a pair that is no account does not hold up the owner's
+/// own request for the same address.
+#[actix_web::test]
+async fn a_pair_that_is_no_account_cannot_block_the_owners_reset() {
+    let system = System::start().await;
+    let (name, email) = ("tara", "tara@example.com");
+    register(&system, name, email, "Old-Password-Tara-1").await;
+    let blocker = system
+        .call(
+            "/reset_password",
+            codeless("nobody-at-all", email, "Sapphire-Gondola-5"),
+        )
+        .await;
+    assert_eq!(failed(&blocker), 28);
+    let owners = system
+        .call(
+            "/reset_password",
+            codeless(name, email, "Tara-New-Password-2"),
+        )
+        .await;
+    assert_eq!(failed(&owners), 28, "{owners}");
+    let (subject, _) = nth_mail(&system, email, 2).await;
+    assert_eq!(subject, "Confirm your new password");
+    // The same pair again inside the cooldown: 27, and no second mail.
+    let again = system
+        .call(
+            "/reset_password",
+            codeless(name, email, "Tara-New-Password-2"),
+        )
+        .await;
+    assert_eq!(failed(&again), 27);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(mails_to(&system, email).len(), 2);
+}
+
+/// A mail server slower than the gateway's gRPC deadline: the service goes
+/// on sending, so the gateway keeps the reset and the cooldown; the link
+/// in the mail that does arrive works, and nothing is sent twice.
+#[actix_web::test]
+async fn a_mail_slower_than_the_deadline_keeps_its_reset_and_cooldown() {
+    let system = System::start_with(&[("GATEWAY_GRPC__TIMEOUT_MS", "300".into())]).await;
+    let (name, email) = ("uma", "uma@example.com");
+    register(&system, name, email, "Old-Password-Uma-1").await;
+    system.sink.delay_data_reply(Duration::from_millis(1500));
+    let first = system
+        .call(
+            "/reset_password",
+            codeless(name, email, "Uma-New-Password-2"),
+        )
+        .await;
+    assert_eq!(failed(&first), 28);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..5 {
+        let again = system
+            .call(
+                "/reset_password",
+                codeless(name, email, "Uma-New-Password-2"),
+            )
+            .await;
+        assert_eq!(failed(&again), 27, "{again}");
+    }
+    let token = link_token(&nth_mail(&system, email, 2).await.1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mails_to(&system, email).len(), 2, "one link, mailed once");
+    system.sink.delay_data_reply(Duration::ZERO);
+    let confirmed = system
+        .call("/confirm_reset", confirm(&token, "Uma-New-Password-2"))
+        .await;
+    assert_eq!(confirmed["error"], 0, "{confirmed}");
 }

@@ -466,18 +466,49 @@ async fn a_session_whose_mail_was_cut_off_is_not_used_again() {
     assert_eq!(sink.connections(), 2, "the cut-off session carried a mail");
 }
 
-/// `SendAccountNotice` builds its links itself, on `mail.site_url`, from a
-/// token it checks: a caller cannot put another link, or markup, into our
-/// mail, and gets 25 for what is not acceptable.
+/// `SendAccountNotice` says only what the service can stand behind,
+/// whoever calls it: a confirmation link only for a reset held in Redis,
+/// to that reset's address and name, with links built on `mail.site_url`;
+/// a lock notice only for a lock starting now, of a well-formed name; at
+/// most `NOTICES_PER_HOUR` per address. What is not acceptable is 25.
 #[actix_web::test]
-async fn account_notices_carry_only_links_the_service_builds() {
+async fn account_notices_say_only_what_the_service_can_stand_behind() {
+    use gateway_server::domain::ResetToken;
     use gateway_server::grpc::proto::account_notice_request::Notice;
     use gateway_server::grpc::proto::{AccountNoticeRequest, LoginLocked, ResetConfirmation};
+    use gateway_server::services::verification::NOTICES_PER_HOUR;
     let sink = SmtpSink::start().await;
     let mut settings = smtp_settings(&sink);
     settings.mail.site_url = "https://chat.example.com/".into();
+    let prefix = settings.redis.key_prefix.clone();
     let mut service = start(settings).await;
+    // The reset the gateway would hold for account 12.
     let token = format!("12.{}", "ab".repeat(32));
+    let digest = ResetToken::parse(&token).unwrap().digest();
+    let mut redis = redis_connection().await;
+    let key = format!("{prefix}pending_reset:12");
+    let _: () = redis::cmd("HSET")
+        .arg(&key)
+        .arg(
+            &[
+                "digest",
+                &digest,
+                "password",
+                "$argon2id$x",
+                "username",
+                "<b>ann</b>",
+                "email",
+                "a@example.com",
+            ][..],
+        )
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let _: () = redis.expire(&key, 600).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let request = |email: &str, username: &str, notice: Notice| AccountNoticeRequest {
         email: email.into(),
         locale: "zh-CN".into(),
@@ -487,7 +518,13 @@ async fn account_notices_carry_only_links_the_service_builds() {
     let reset = |token: &str| {
         Notice::ResetConfirmation(ResetConfirmation {
             token: token.into(),
-            valid_secs: 900,
+            valid_secs: 86_400,
+        })
+    };
+    let locked = |started: i64, ends: i64| {
+        Notice::LoginLocked(LoginLocked {
+            started_unix: started,
+            ends_unix: ends,
         })
     };
     let mut send = async |request: AccountNoticeRequest| {
@@ -500,24 +537,35 @@ async fn account_notices_carry_only_links_the_service_builds() {
             .error
     };
     for hostile in [
+        // A token of no reset held, malformed, or another account's.
+        request(
+            "a@example.com",
+            "ann",
+            reset(&format!("12.{}", "cd".repeat(32))),
+        ),
+        request(
+            "a@example.com",
+            "ann",
+            reset(&format!("13.{}", "ab".repeat(32))),
+        ),
         request("a@example.com", "ann", reset("https://evil.example/x")),
         request(
             "a@example.com",
             "ann",
-            reset(&format!("12.{}\"><a href=x", "ab".repeat(32))),
+            reset(&format!("{token}\"><a href=x")),
         ),
-        request("a@example.com", "ann", reset("12.AB")),
+        // The reset's link to another address.
+        request("victim@example.com", "ann", reset(&token)),
         request("not an address", "ann", reset(&token)),
-        request("a@example.com", "", reset(&token)),
-        request("a@example.com", "ann\r\nBcc: x@example.com", reset(&token)),
+        // Lock notices: a name that is no name, or whose logins no window
+        // counts (no lock runs).
+        request("a@example.com", "", locked(now, now + 900)),
         request(
             "a@example.com",
-            "ann",
-            Notice::LoginLocked(LoginLocked {
-                started_unix: 1_800_000_000,
-                ends_unix: 1_700_000_000,
-            }),
+            "ann\u{202e}txt.exe",
+            locked(now, now + 900),
         ),
+        request("a@example.com", "ann", locked(now, now + 900)),
         AccountNoticeRequest {
             email: "a@example.com".into(),
             username: "ann".into(),
@@ -527,8 +575,9 @@ async fn account_notices_carry_only_links_the_service_builds() {
         assert_eq!(send(hostile).await, 25);
     }
     assert!(sink.messages().is_empty(), "nothing was mailed");
+    // The held reset: its own name (escaped), the life it has left.
     assert_eq!(
-        send(request("a@example.com", "<b>ann</b>", reset(&token))).await,
+        send(request("a@example.com", "mallory", reset(&token))).await,
         0
     );
     let raw = sink.message_to("a@example.com").await;
@@ -536,10 +585,42 @@ async fn account_notices_carry_only_links_the_service_builds() {
         .parse(raw.as_bytes())
         .unwrap();
     assert_eq!(mail.subject(), Some("请确认您的新密码"));
+    let text = mail.body_text(0).unwrap();
     let link = format!("https://chat.example.com/confirm#{token}");
-    assert!(mail.body_text(0).unwrap().contains(&link));
+    assert!(text.contains(&link), "{text}");
+    assert!(text.contains("10 分钟内有效"), "{text}");
+    assert!(!text.contains("mallory"), "{text}");
     let html = mail.body_html(0).unwrap();
     assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
-    assert!(html.contains("&lt;b&gt;ann"), "{html}");
-    assert!(!html.contains("<b>ann"), "{html}");
+    assert!(
+        html.contains("&lt;b&gt;ann") && !html.contains("<b>ann"),
+        "{html}"
+    );
+    // A lock runs for "ann" (its window of login attempts): the notice
+    // states now and the window's end, whatever the request says.
+    let window = format!("{prefix}login_attempts:ann");
+    let _: () = redis.set_ex(&window, 10, 900).await.unwrap();
+    assert_eq!(send(request("a@example.com", "ann", locked(0, 1))).await, 0);
+    let notice = sink.messages().pop().unwrap();
+    let notice = mail_parser::MessageParser::default()
+        .parse(notice.as_bytes())
+        .unwrap();
+    let text = notice.body_text(0).unwrap().into_owned();
+    assert!(!text.contains("1970"), "{text}");
+    assert!(text.contains("https://chat.example.com/reset"), "{text}");
+    // At most NOTICES_PER_HOUR to one address, whoever asks.
+    for _ in 2..NOTICES_PER_HOUR {
+        assert_eq!(
+            send(request("a@example.com", "ann", locked(now, now + 900))).await,
+            0
+        );
+    }
+    assert_eq!(
+        send(request("a@example.com", "ann", locked(now, now + 900))).await,
+        27
+    );
+    until("every mail arrived", || {
+        sink.messages().len() == NOTICES_PER_HOUR as usize
+    })
+    .await;
 }

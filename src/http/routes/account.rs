@@ -6,6 +6,7 @@ use super::confirmation;
 use super::verification::reader_locale;
 use crate::actors::account::{CheckAccount, ResetPassword};
 use crate::actors::limits::ClearLogin;
+use crate::actors::resets::DiscardReset;
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Email, Username};
 use crate::http::ApiError;
@@ -85,7 +86,7 @@ pub async fn reset_password(
         password: request.password,
         interest: waiting.interest(),
     };
-    spend_code(&actors, request.email, code, async {
+    let uuid = spend_code(&actors, request.email, code, async {
         let uuid = actors
             .account
             .send(reset)
@@ -94,11 +95,14 @@ pub async fn reset_password(
         // If Redis fails here the answer is 8 and the code is given back:
         // the user's retry sets the same password again and revokes the
         // token then.
-        revoke_chat_token(&actors, uuid).await
+        revoke_chat_token(&actors, uuid).await?;
+        Ok(uuid)
     })
     .await?;
     // The reset proved the mailbox: a lock from someone else's guesses
-    // (or the owner's) ends, as the lock's message promises.
+    // (or the owner's) ends, as the lock's message promises; and a reset
+    // still waiting for confirmation must not undo this one later.
     actors.limits.do_send(ClearLogin { username });
+    actors.captcha.do_send(DiscardReset { uuid });
     Ok(Answer(PasswordSet { error: Succeeded }))
 }

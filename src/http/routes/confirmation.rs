@@ -2,19 +2,23 @@
 //! desktop client never asks for one): `/reset_password` without a code
 //! holds the new password's hash as a *pending* reset and mails the
 //! account's own address a link to the confirmation page (`/confirm`);
-//! the page looks the link up (`/pending_reset`) and, when its one button
-//! is pressed, confirms it (`/confirm_reset`), which sets the password,
-//! revokes the chat token and lifts a login lock, as any reset does.
+//! the page looks the link up (`/pending_reset`) and, when the new password
+//! is typed again and its one button pressed, confirms it
+//! (`/confirm_reset`), which sets the password, revokes the chat token and
+//! lifts a login lock, as any reset does. Typing it again is what keeps a
+//! reset someone else asked for (with a password of their choosing) from
+//! being confirmed by the owner's click.
 //!
 //! Nobody learns from the answer whether the name and address were an
-//! account's: the same work is done (hash, lookup, the address's mail
+//! account's: the same work is done (hash, lookup, the pair's mail
 //! cooldown) and the same answer given either way; the pending reset and
 //! its mail are dealt with after the answer.
 
 use actix_web::web::Data;
+use tonic::Code;
 
 use super::code::revoke_chat_token;
-use crate::actors::account::{PrepareReset, ResetTarget, SetPasswordHash};
+use crate::actors::account::{MatchesPending, PrepareReset, ResetTarget, SetPasswordHash};
 use crate::actors::captcha::CaptchaError;
 use crate::actors::limits::ClearLogin;
 use crate::actors::resets::{
@@ -22,23 +26,23 @@ use crate::actors::resets::{
     WithdrawReset,
 };
 use crate::actors::{ActorKind, Actors};
-use crate::domain::{Email, Locale, ResetToken, Username};
+use crate::domain::{Locale, Password, ResetToken, Username};
 use crate::http::ApiError;
 use crate::http::body::{BodyRefused, RequestBody};
 use crate::http::reply::{Answer, Answered, PendingResetFound, ResetConfirmed, Succeeded};
-use crate::http::request::{Reset, TokenRequest, decode};
+use crate::http::request::{ConfirmRequest, Reset, TokenRequest, decode};
 use crate::security::password::RequestGuard;
 
 /// The codeless part of `/reset_password`. `Ok` whether or not there was
-/// an account (the caller answers 28); `MailedMomentsAgo` (27) inside the
-/// address's mail cooldown, which is claimed for any address asked for.
+/// an account (the caller answers 28); `MailedMomentsAgo` (27) when the
+/// same name and address were asked for within the mail cooldown.
 pub(super) async fn mail_confirmation(
     actors: &Data<Actors>,
     reset: Reset,
     locale: Option<Locale>,
 ) -> Result<(), ApiError> {
     let waiting = RequestGuard::default();
-    let email = reset.email.clone();
+    let (email, username) = (reset.email.clone(), reset.username.clone());
     // The guessable-password rule first: nothing is stored, no cooldown
     // claimed, for a password that would be refused.
     let (password_hash, target) = actors
@@ -51,11 +55,16 @@ pub(super) async fn mail_confirmation(
         })
         .await
         .map_err(ApiError::gone(ActorKind::Account))??;
+    // Per name and address, claimed for any pair: a pair that is no
+    // account cannot hold up the owner's request, and an address, being
+    // one account's, gets one mail per cooldown.
+    let claim = ClaimResetMail {
+        email: email.clone(),
+        username: username.clone(),
+    };
     actors
         .captcha
-        .send(ClaimResetMail {
-            email: email.clone(),
-        })
+        .send(claim)
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??
         .map_err(ApiError::MailedMomentsAgo)?;
@@ -64,17 +73,21 @@ pub(super) async fn mail_confirmation(
         // After the answer: how long storing and mailing take must not
         // tell that there was an account.
         actix_web::rt::spawn(async move {
-            hold_and_mail(&actors, target, password_hash, locale).await;
+            hold_and_mail(&actors, target, username, password_hash, locale).await;
         });
     }
     Ok(())
 }
 
-/// Stores the pending reset of `target` and mails its link; undoes both
-/// when either fails, so the user may ask again at once.
+/// Stores the pending reset of `target` and mails its link. When the mail
+/// certainly was not sent, both are undone, so the user may ask again at
+/// once; when that is not known (the call timed out: the service goes on
+/// sending), both stay, so the link works if the mail arrives and the
+/// cooldown holds.
 async fn hold_and_mail(
     actors: &Actors,
     target: ResetTarget,
+    asked_as: Username,
     password_hash: secrecy::SecretString,
     locale: Option<Locale>,
 ) {
@@ -86,14 +99,19 @@ async fn hold_and_mail(
     let hold = HoldReset {
         uuid,
         username: username.clone(),
+        email: email.clone(),
         password_hash,
     };
     let token = match settle(actors.captcha.send(hold).await) {
         Ok(token) => token,
         Err(error) => {
             log::error!("reset of account {uuid} not held, no mail sent: {error}");
-            withdraw(actors, uuid, None, email).await;
-            return;
+            let withdraw = WithdrawReset {
+                token: None,
+                email,
+                username: asked_as,
+            };
+            return withdrawn(actors, uuid, withdraw).await;
         }
     };
     let notice = SendNotice {
@@ -104,18 +122,40 @@ async fn hold_and_mail(
             token: token.clone(),
         },
     };
-    match settle(actors.captcha.send(notice).await) {
-        Ok(()) => log::info!("reset of account {uuid} waits for confirmation: link mailed"),
-        Err(error) => {
+    match actors.captcha.send(notice).await {
+        Ok(Ok(())) => log::info!("reset of account {uuid} waits for confirmation: link mailed"),
+        Ok(Err(error)) if certainly_not_sent(&error) => {
             log::error!("confirmation link of account {uuid} not mailed: {error}");
-            withdraw(actors, uuid, Some(token), email).await;
+            let withdraw = WithdrawReset {
+                token: Some(token),
+                email,
+                username: asked_as,
+            };
+            withdrawn(actors, uuid, withdraw).await;
         }
+        Ok(Err(error)) => log::warn!(
+            "confirmation link of account {uuid}: unknown whether mailed ({error}); \
+             the reset and the cooldown stay"
+        ),
+        Err(error) => log::warn!("confirmation link of account {uuid}: {error}"),
     }
 }
 
-async fn withdraw(actors: &Actors, uuid: i32, token: Option<ResetToken>, email: Email) {
-    let withdrawn = actors.captcha.send(WithdrawReset { token, email }).await;
-    if let Err(error) = settle(withdrawn) {
+/// The verification service said it sent nothing, or could not have
+/// (an old service without `SendAccountNotice`, or one that refuses us).
+fn certainly_not_sent(error: &CaptchaError) -> bool {
+    match error {
+        CaptchaError::Refused(_) => true,
+        CaptchaError::Unreachable(status) => matches!(
+            status.code(),
+            Code::Unimplemented | Code::Unauthenticated | Code::PermissionDenied
+        ),
+        _ => false,
+    }
+}
+
+async fn withdrawn(actors: &Actors, uuid: i32, withdraw: WithdrawReset) {
+    if let Err(error) = settle(actors.captcha.send(withdraw).await) {
         log::warn!("unmailed reset of account {uuid} not withdrawn: {error}");
     }
 }
@@ -161,16 +201,17 @@ pub async fn pending_reset(
 }
 
 /// `/confirm_reset`: sets the password a confirmation link holds (once),
-/// revokes the chat token and lifts a login lock. If that fails, the link
-/// keeps working for the rest of its life.
+/// when the password typed again is that one; revokes the chat token and
+/// lifts a login lock. A wrong password (13) leaves the link as it was; so
+/// does a failure, for the rest of its life.
 #[utoipa::path(
     post,
     path = "/confirm_reset",
     tag = "accounts",
     summary = "Confirm a password reset with its mailed link",
-    request_body(content = TokenRequest, content_type = "application/json"),
+    request_body(content = ConfirmRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The new password is set (0), or why not (9: used, replaced or expired)", body = Answered<ResetConfirmed>),
+        (status = 200, description = "The new password is set (0), or why not (9: used, replaced or expired; 13: not the password the reset was asked for with)", body = Answered<ResetConfirmed>),
         BodyRefused
     )
 )]
@@ -178,19 +219,35 @@ pub async fn confirm_reset(
     body: RequestBody,
     actors: Data<Actors>,
 ) -> Result<Answer<ResetConfirmed>, ApiError> {
-    let request: TokenRequest = decode(&body)?;
+    let request: ConfirmRequest = decode(&body)?;
     let token = ResetToken::parse(&request.token)?;
+    let password = Password::parse(request.password)?;
+    let waiting = RequestGuard::default();
     let taken = actors
         .captcha
         .send(TakeReset { token })
         .await
         .map_err(ApiError::gone(ActorKind::Captcha))??;
     let (uuid, username) = (taken.uuid, taken.username.clone());
-    let set = SetPasswordHash {
-        uuid,
-        password_hash: taken.password_hash.clone(),
-    };
+    let password_hash = taken.password_hash.clone();
     let outcome = async {
+        let check = MatchesPending {
+            password,
+            password_hash: password_hash.clone(),
+            interest: waiting.interest(),
+        };
+        let matches = actors
+            .account
+            .send(check)
+            .await
+            .map_err(ApiError::gone(ActorKind::Account))??;
+        if !matches {
+            return Err(crate::actors::account::AccountError::WrongCredentials.into());
+        }
+        let set = SetPasswordHash {
+            uuid,
+            password_hash,
+        };
         actors
             .account
             .send(set)

@@ -5,9 +5,13 @@
 //!
 //! Ours also mails account notices for the gateway (`SendAccountNotice`):
 //! the confirmation link of a password reset, and the notice that sign-ins
-//! are paused. Their links are built here, on `mail.site_url`, from a
-//! token this service checks, so no caller can put another link into our
-//! mail.
+//! are paused. Whoever calls, a notice says only what this service can
+//! stand behind: links are built here on `mail.site_url`; a confirmation
+//! link is mailed only for a reset the gateway holds in Redis, to the
+//! address and name stored with it, valid for the life it has left; a
+//! lock notice only for a name whose login-attempt window runs, ending
+//! when that window does; and no address gets more than
+//! [`NOTICES_PER_HOUR`].
 
 pub mod mailer;
 mod smtp;
@@ -21,7 +25,7 @@ use tonic::{Request, Response};
 use self::mailer::Mailer;
 use self::templates::Mail;
 use crate::config::Settings;
-use crate::domain::{Email, Locale, ResetToken};
+use crate::domain::{Email, Locale, ResetToken, Username};
 use crate::grpc::proto::account_notice_request::Notice;
 use crate::grpc::proto::verification_service_server::{
     VerificationService, VerificationServiceServer,
@@ -32,6 +36,7 @@ use crate::grpc::proto::{
 use crate::grpc::verification_error;
 use crate::kv::codes::{self, CodeSlot};
 use crate::kv::{self, RedisPool};
+use crate::kv::{counters, keys, resets};
 
 pub struct VerificationServer {
     guard: super::ServiceGuard,
@@ -160,11 +165,24 @@ impl Issuer {
     }
 }
 
+/// Account notices one address gets at most per hour, whoever asks: the
+/// gateway sends at most one reset mail per cooldown and one lock notice
+/// per lock window; this bounds a caller that has the gRPC token.
+pub const NOTICES_PER_HOUR: u64 = 10;
+
 /// Why an account notice was not sent.
 #[derive(Debug, thiserror::Error)]
 enum NoticeError {
     #[error("{0} is not acceptable")]
     Invalid(&'static str),
+    #[error("no reset waits for this link")]
+    NoSuchReset,
+    #[error("no login lock runs for this name")]
+    NoLock,
+    #[error("{NOTICES_PER_HOUR} notices went to this address within the hour")]
+    TooMany,
+    #[error(transparent)]
+    Store(#[from] kv::StoreError),
     #[error("mail not sent: {0}")]
     Mail(#[from] mailer::MailError),
     #[error("sending the notice failed unexpectedly")]
@@ -174,14 +192,18 @@ enum NoticeError {
 impl NoticeError {
     fn code(&self) -> i32 {
         match self {
-            NoticeError::Invalid(_) => crate::status::Status::InputInvalid.code(),
+            NoticeError::Invalid(_) | NoticeError::NoSuchReset | NoticeError::NoLock => {
+                crate::status::Status::InputInvalid.code()
+            }
+            NoticeError::TooMany => verification_error::TOO_SOON,
+            NoticeError::Store(_) => verification_error::REDIS_FAILED,
             NoticeError::Mail(_) | NoticeError::Interrupted => verification_error::NOT_SENT,
         }
     }
 }
 
 /// A time a notice names: `2026-11-27 06:15:42 UTC`.
-fn utc_minute(unix_seconds: i64) -> Option<String> {
+fn utc_second(unix_seconds: i64) -> Option<String> {
     let time = jiff::Timestamp::from_second(unix_seconds).ok()?;
     Some(time.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
@@ -190,46 +212,60 @@ impl Issuer {
     /// Checks what the caller sent, builds the notice's links, mails it.
     async fn notify(&self, request: AccountNoticeRequest) -> Result<(), NoticeError> {
         let email = Email::parse(&request.email).map_err(|_| NoticeError::Invalid("email"))?;
-        let username = request.username.as_str();
-        let printable = !username.chars().any(char::is_control);
-        if username.is_empty() || username.chars().count() > 200 || !printable {
-            return Err(NoticeError::Invalid("username"));
-        }
         let locale = Locale::parse(&request.locale);
-        let (email_text, link) = (email.as_str(), self.reset_page.as_str());
-        let confirm_link;
+        let limit = self.redis_timeout;
+        let link;
+        let (recipient, username);
         let mail = match request.notice {
             Some(Notice::ResetConfirmation(reset)) => {
                 let token =
                     ResetToken::parse(&reset.token).map_err(|_| NoticeError::Invalid("token"))?;
-                if !(1..=86_400).contains(&reset.valid_secs) {
-                    return Err(NoticeError::Invalid("valid_secs"));
+                let pending = resets::peek(
+                    &self.redis,
+                    limit,
+                    &self.key_prefix,
+                    token.uuid(),
+                    &token.digest(),
+                )
+                .await?
+                .ok_or(NoticeError::NoSuchReset)?;
+                // The reset's own address and name, whatever the request says.
+                if pending.email != email.as_str() {
+                    return Err(NoticeError::Invalid("email"));
                 }
+                recipient = email;
+                username = pending.username;
                 // In the fragment: never sent to a server, so in no access
                 // log and no Referer.
-                confirm_link = format!("{}#{}", self.confirm_page, token.expose());
+                link = format!("{}#{}", self.confirm_page, token.expose());
                 Mail::ResetConfirmation {
-                    email: email_text,
-                    username,
-                    link: &confirm_link,
-                    valid_for: Duration::from_secs(reset.valid_secs.into()),
+                    email: recipient.as_str(),
+                    username: &username,
+                    link: &link,
+                    valid_for: Duration::from_secs(pending.remaining.as_secs().max(1)),
                 }
             }
-            Some(Notice::LoginLocked(locked)) => {
-                let lasts = locked.ends_unix.saturating_sub(locked.started_unix);
-                let (Some(started), Some(ends)) = (
-                    utc_minute(locked.started_unix),
-                    utc_minute(locked.ends_unix),
-                ) else {
-                    return Err(NoticeError::Invalid("started_unix"));
-                };
-                if !(0..=31 * 86_400).contains(&lasts) {
+            Some(Notice::LoginLocked(_)) => {
+                let name = Username::parse_new(&request.username)
+                    .map_err(|_| NoticeError::Invalid("username"))?;
+                // A lock is a window of login attempts running for the
+                // name: its start is now, its end the counter's expiry,
+                // whatever the request says.
+                let window = keys::login_attempts(&self.key_prefix, &name.key());
+                let left = kv::time_left(&self.redis, limit, &window)
+                    .await?
+                    .ok_or(NoticeError::NoLock)?;
+                let now = jiff::Timestamp::now().as_second();
+                let lasts = left.as_millis().div_ceil(1000) as i64;
+                let (Some(started), Some(ends)) = (utc_second(now), utc_second(now + lasts)) else {
                     return Err(NoticeError::Invalid("ends_unix"));
-                }
+                };
+                username = name.into_string();
+                recipient = email;
                 Mail::LoginLocked {
-                    email: email_text,
-                    username,
-                    link,
+                    email: recipient.as_str(),
+                    username: &username,
+                    link: &self.reset_page,
                     started,
                     ends,
                     lasts: Duration::from_secs(lasts.unsigned_abs()),
@@ -237,7 +273,21 @@ impl Issuer {
             }
             None => return Err(NoticeError::Invalid("notice")),
         };
-        self.mailer.send(&email, &mail, locale).await?;
+        let counter = keys::notices_sent(&self.key_prefix, recipient.as_str());
+        let hour = Duration::from_secs(3600);
+        let count = counters::hit(
+            self.redis.clone(),
+            limit,
+            counter,
+            hour,
+            1,
+            NOTICES_PER_HOUR,
+        )
+        .await?;
+        if count > NOTICES_PER_HOUR {
+            return Err(NoticeError::TooMany);
+        }
+        self.mailer.send(&recipient, &mail, locale).await?;
         Ok(())
     }
 }
@@ -262,7 +312,12 @@ impl VerificationService for VerificationServer {
             Ok(()) => (verification_error::OK, "notice sent".to_owned()),
             Err(error) => {
                 match &error {
-                    NoticeError::Invalid(_) => log::warn!("no notice for {masked}: {error}"),
+                    NoticeError::Invalid(_)
+                    | NoticeError::NoSuchReset
+                    | NoticeError::NoLock
+                    | NoticeError::TooMany => {
+                        log::warn!("no notice for {masked}: {error}")
+                    }
                     _ => log::error!("no notice for {masked}: {error}"),
                 }
                 (error.code(), error.to_string())
