@@ -2,6 +2,7 @@
 //! notices: the mail cooldown, the pending resets (`kv::resets`), and the
 //! verification service's `SendAccountNotice`.
 
+use std::future::Future;
 use std::time::Duration;
 
 use actix::{Context, Handler, Message, ResponseFuture};
@@ -13,7 +14,43 @@ use crate::domain::{Email, Locale, ResetToken, Username};
 use crate::grpc::proto::account_notice_request::Notice;
 use crate::grpc::proto::{AccountNoticeRequest, LoginLocked, ResetConfirmation};
 use crate::grpc::verification_error;
+use crate::kv::RedisPool;
 use crate::kv::resets::{self, NewReset, PendingReset, TakenReset};
+
+/// What every store operation here needs: the pool, its time limit, the
+/// key prefix.
+struct Store {
+    redis: RedisPool,
+    limit: Duration,
+    prefix: String,
+}
+
+impl CaptchaActor {
+    /// Runs `work` on the store, guarded like every handler.
+    fn on_store<R, Fut>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        work: impl FnOnce(Store) -> Fut,
+    ) -> ResponseFuture<Result<R, CaptchaError>>
+    where
+        R: 'static,
+        Fut: Future<Output = Result<R, CaptchaError>> + 'static,
+    {
+        guarded(
+            self,
+            ctx,
+            |panicked| Err(panicked.into()),
+            |actor, _| {
+                let store = Store {
+                    redis: actor.redis.clone(),
+                    limit: actor.settings.redis.timeout(),
+                    prefix: actor.settings.redis.key_prefix.clone(),
+                };
+                Box::pin(work(store))
+            },
+        )
+    }
+}
 
 /// Claims the reset-mail cooldown of `email` and `username`: `Err(left)`
 /// when the same pair was asked for within it.
@@ -28,21 +65,13 @@ impl Handler<ClaimResetMail> for CaptchaActor {
     type Result = ResponseFuture<Result<Result<(), Duration>, CaptchaError>>;
 
     fn handle(&mut self, message: ClaimResetMail, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                let cooldown =
-                    Duration::from_secs(actor.settings.verification.resend_cooldown_secs);
-                Box::pin(async move {
-                    let pair = (message.email.as_str(), &*message.username.key());
-                    Ok(resets::claim_mail(&redis, limit, &prefix, pair, cooldown).await?)
-                })
-            },
-        )
+        let cooldown = Duration::from_secs(self.settings.verification.resend_cooldown_secs);
+        self.on_store(ctx, move |store| async move {
+            let pair = (message.email.as_str(), &*message.username.key());
+            let claimed =
+                resets::claim_mail(&store.redis, store.limit, &store.prefix, pair, cooldown);
+            Ok(claimed.await?)
+        })
     }
 }
 
@@ -62,34 +91,25 @@ impl Handler<HoldReset> for CaptchaActor {
     type Result = ResponseFuture<Result<ResetToken, CaptchaError>>;
 
     fn handle(&mut self, message: HoldReset, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                let lifetime = actor.settings.security.reset_link_ttl();
-                Box::pin(async move {
-                    let token = ResetToken::new(message.uuid);
-                    let reset = NewReset {
-                        uuid: message.uuid,
-                        digest: &token.digest(),
-                        password_hash: message.password_hash.expose_secret(),
-                        username: &message.username,
-                        email: message.email.as_str(),
-                        lifetime,
-                    };
-                    resets::store(&redis, limit, &prefix, reset).await?;
-                    Ok(token)
-                })
-            },
-        )
+        let lifetime = self.settings.security.reset_link_ttl();
+        self.on_store(ctx, move |store| async move {
+            let token = ResetToken::new(message.uuid);
+            let reset = NewReset {
+                uuid: message.uuid,
+                digest: &token.digest(),
+                password_hash: message.password_hash.expose_secret(),
+                username: &message.username,
+                email: message.email.as_str(),
+                lifetime,
+            };
+            resets::store(&store.redis, store.limit, &store.prefix, reset).await?;
+            Ok(token)
+        })
     }
 }
 
 /// Undoes a reset whose mail could not be sent: its pending reset, if
-/// one was stored (unless a newer one replaced it), and the address's mail
+/// one was stored (unless a newer one replaced it), and the pair's mail
 /// cooldown go, so the user may ask again at once.
 #[derive(Message)]
 #[rtype(result = "Result<(), CaptchaError>")]
@@ -103,23 +123,19 @@ impl Handler<WithdrawReset> for CaptchaActor {
     type Result = ResponseFuture<Result<(), CaptchaError>>;
 
     fn handle(&mut self, message: WithdrawReset, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                Box::pin(async move {
-                    if let Some(token) = &message.token {
-                        resets::take(&redis, limit, &prefix, token.uuid(), &token.digest()).await?;
-                    }
-                    let pair = (message.email.as_str(), &*message.username.key());
-                    resets::release_mail(&redis, limit, &prefix, pair).await?;
-                    Ok(())
-                })
-            },
-        )
+        self.on_store(ctx, move |store| async move {
+            let Store {
+                redis,
+                limit,
+                prefix,
+            } = &store;
+            if let Some(token) = &message.token {
+                resets::take(redis, *limit, prefix, token.uuid(), &token.digest()).await?;
+            }
+            let pair = (message.email.as_str(), &*message.username.key());
+            resets::release_mail(redis, *limit, prefix, pair).await?;
+            Ok(())
+        })
     }
 }
 
@@ -135,19 +151,11 @@ impl Handler<LookUpReset> for CaptchaActor {
     type Result = ResponseFuture<Result<Option<PendingReset>, CaptchaError>>;
 
     fn handle(&mut self, message: LookUpReset, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                Box::pin(async move {
-                    let token = &message.token;
-                    Ok(resets::peek(&redis, limit, &prefix, token.uuid(), &token.digest()).await?)
-                })
-            },
-        )
+        self.on_store(ctx, move |store| async move {
+            let (uuid, digest) = (message.token.uuid(), message.token.digest());
+            let found = resets::peek(&store.redis, store.limit, &store.prefix, uuid, &digest);
+            Ok(found.await?)
+        })
     }
 }
 
@@ -163,21 +171,11 @@ impl Handler<TakeReset> for CaptchaActor {
     type Result = ResponseFuture<Result<TakenReset, CaptchaError>>;
 
     fn handle(&mut self, message: TakeReset, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                Box::pin(async move {
-                    let token = &message.token;
-                    resets::take(&redis, limit, &prefix, token.uuid(), &token.digest())
-                        .await?
-                        .ok_or(CaptchaError::CodeNotFound)
-                })
-            },
-        )
+        self.on_store(ctx, move |store| async move {
+            let (uuid, digest) = (message.token.uuid(), message.token.digest());
+            let taken = resets::take(&store.redis, store.limit, &store.prefix, uuid, &digest);
+            taken.await?.ok_or(CaptchaError::CodeNotFound)
+        })
     }
 }
 
@@ -193,18 +191,10 @@ impl Handler<DiscardReset> for CaptchaActor {
     type Result = ResponseFuture<Result<(), CaptchaError>>;
 
     fn handle(&mut self, message: DiscardReset, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                let prefix = actor.settings.redis.key_prefix.clone();
-                Box::pin(
-                    async move { Ok(resets::discard(&redis, limit, &prefix, message.uuid).await?) },
-                )
-            },
-        )
+        self.on_store(ctx, move |store| async move {
+            let discarded = resets::discard(&store.redis, store.limit, &store.prefix, message.uuid);
+            Ok(discarded.await?)
+        })
     }
 }
 
@@ -221,15 +211,9 @@ impl Handler<RestoreReset> for CaptchaActor {
         RestoreReset(taken): RestoreReset,
         ctx: &mut Context<Self>,
     ) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                Box::pin(async move { Ok(resets::restore(&redis, limit, taken).await?) })
-            },
-        )
+        self.on_store(ctx, move |store| async move {
+            Ok(resets::restore(&store.redis, store.limit, taken).await?)
+        })
     }
 }
 

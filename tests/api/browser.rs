@@ -521,31 +521,15 @@ async fn a_reset_without_a_code_is_confirmed_through_the_mailed_link() {
 
 /// The confirmation link in the `nth` mail (1-based) to `email`.
 async fn confirmation_link(system: &System, email: &str, nth: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mails: Vec<String> = system
-            .sink
-            .messages()
-            .into_iter()
-            .filter(|raw| {
-                raw.lines()
-                    .any(|line| line.starts_with("To:") && line.contains(email))
-            })
-            .collect();
-        if let Some(raw) = mails.get(nth - 1) {
-            let mail = mail_parser::MessageParser::default()
-                .parse(raw.as_bytes())
-                .unwrap();
-            let text = mail.body_text(0).unwrap();
-            return text
-                .split_whitespace()
-                .find(|word| word.contains("/confirm#"))
-                .expect("a confirmation link")
-                .to_owned();
-        }
-        assert!(Instant::now() < deadline, "no mail #{nth} to {email}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let raw = system.sink.nth_message_to(email, nth).await;
+    let mail = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .unwrap();
+    let text = mail.body_text(0).unwrap();
+    text.split_whitespace()
+        .find(|word| word.contains("/confirm#"))
+        .expect("a confirmation link")
+        .to_owned()
 }
 
 /// A browser that prefers Chinese gets the pages in Chinese without

@@ -36,34 +36,25 @@ async fn register(system: &System, username: &str, email: &str, password: &str) 
 fn mails_to(system: &System, address: &str) -> Vec<mail_parser::Message<'static>> {
     system
         .sink
-        .messages()
+        .messages_to(address)
         .into_iter()
-        .filter(|raw| {
-            raw.lines()
-                .any(|line| line.starts_with("To:") && line.contains(address))
-        })
-        .map(|raw| {
-            mail_parser::MessageParser::default()
-                .parse(raw.as_bytes())
-                .expect("a mail")
-                .into_owned()
-        })
+        .map(|raw| parse(&raw))
         .collect()
+}
+
+fn parse(raw: &str) -> mail_parser::Message<'static> {
+    mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("a mail")
+        .into_owned()
 }
 
 /// Waits for the `nth` mail (1-based) to `address`; answers its subject
 /// and text.
 async fn nth_mail(system: &System, address: &str, nth: usize) -> (String, String) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mails = mails_to(system, address);
-        if let Some(mail) = mails.get(nth - 1) {
-            let subject = mail.subject().unwrap_or_default().to_owned();
-            return (subject, mail.body_text(0).unwrap().into_owned());
-        }
-        assert!(Instant::now() < deadline, "no mail #{nth} to {address}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mail = parse(&system.sink.nth_message_to(address, nth).await);
+    let subject = mail.subject().unwrap_or_default().to_owned();
+    (subject, mail.body_text(0).unwrap().into_owned())
 }
 
 /// The token of the confirmation link in a mail's text.
@@ -571,7 +562,7 @@ async fn the_owner_cannot_confirm_a_password_someone_else_chose() {
         .call("/get_verification", json!({"email": email}))
         .await;
     assert_eq!(sent["error"], 0);
-    let code = code_in(&nth_mail_raw(&system, email, 4).await);
+    let code = code_in(&system.sink.nth_message_to(email, 4).await);
     let body = json!({"username": name, "email": email, "password": "Coded-Reset-Sam-77", "cpatcha": code});
     assert_eq!(system.call("/reset_password", body).await["error"], 0);
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -587,27 +578,6 @@ async fn the_owner_cannot_confirm_a_password_someone_else_chose() {
         .await;
     assert_eq!(failed(&dead), 9);
     assert_eq!(login(&system, name, "Coded-Reset-Sam-77").await, 6);
-}
-
-/// The raw `nth` mail (1-based) to `address`.
-async fn nth_mail_raw(system: &System, address: &str, nth: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mails: Vec<String> = system
-            .sink
-            .messages()
-            .into_iter()
-            .filter(|raw| {
-                raw.lines()
-                    .any(|line| line.starts_with("To:") && line.contains(address))
-            })
-            .collect();
-        if let Some(raw) = mails.get(nth - 1) {
-            return raw.clone();
-        }
-        assert!(Instant::now() < deadline, "no mail #{nth} to {address}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A request for a pair that is no account does not hold up the owner's

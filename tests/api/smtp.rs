@@ -147,21 +147,35 @@ impl SmtpSink {
         let _ = DROPS.send(self.port);
     }
 
-    /// Waits until a message for `address` arrived; answers it.
-    pub async fn message_to(&self, address: &str) -> String {
+    /// The messages to `address` so far, oldest first.
+    pub fn messages_to(&self, address: &str) -> Vec<String> {
+        let to = |message: &String| {
+            message
+                .lines()
+                .any(|line| line.starts_with("To:") && line.contains(address))
+        };
+        self.messages().into_iter().filter(to).collect()
+    }
+
+    /// Waits until the `nth` message (1-based) to `address` arrived;
+    /// answers it.
+    pub async fn nth_message_to(&self, address: &str, nth: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let found = self.messages().into_iter().find(|message| {
-                message
-                    .lines()
-                    .any(|line| line.starts_with("To:") && line.contains(address))
-            });
-            if let Some(message) = found {
+            if let Some(message) = self.messages_to(address).into_iter().nth(nth - 1) {
                 return message;
             }
-            assert!(Instant::now() < deadline, "no mail to {address} arrived");
+            assert!(
+                Instant::now() < deadline,
+                "no mail #{nth} to {address} arrived"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until a message for `address` arrived; answers it.
+    pub async fn message_to(&self, address: &str) -> String {
+        self.nth_message_to(address, 1).await
     }
 }
 
