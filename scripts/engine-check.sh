@@ -45,6 +45,14 @@ if [ ! -x "$PODMAN_COMPOSE" ] || ! command -v podman >/dev/null; then
   exit 1
 fi
 
+# One run at a time on a machine: the names of what it starts are fixed, and
+# each run clears what an earlier one left.
+exec 9>/run/lock/gateway-engine-check
+if ! flock -n 9; then
+  echo "another engine check is running (/run/lock/gateway-engine-check); waiting for it" >&2
+  flock 9
+fi
+
 work=$(mktemp -d /tmp/gateway-engine-check.XXXXXX)
 mkdir -p "$work/kube"
 

@@ -62,8 +62,9 @@ install_packages() {
   command -v runc >/dev/null || [ -x /usr/sbin/runc ] || missing+=(runc)
   command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
   python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
-  # scripts/engine-check.sh's client.
+  # scripts/engine-check.sh's client, and how it finds free ports.
   command -v curl >/dev/null || missing+=(curl)
+  command -v ss >/dev/null || missing+=(iproute2)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}"
     apt_install "${missing[@]}"

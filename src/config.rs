@@ -866,7 +866,15 @@ mod tests {
                 .first()
                 .and_then(|name| name.split_once('.'))
                 .map(|(section, _)| section.to_owned())
-                .filter(|_| names.iter().all(|name| !name.contains(['*', '[', ' '])))
+                .filter(|_| {
+                    // `section.key` or `.key`: lower-case words only (not
+                    // `limits.*`, `[[…]]`, an image or a file name).
+                    names.iter().all(|name| {
+                        name.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || "_.".contains(c)
+                        })
+                    })
+                })
             else {
                 continue;
             };

@@ -194,14 +194,16 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         }
         (27, Reset, En) => {
             return format!(
-                "A mail went to this address moments ago, or too many requests came from your network: look in your inbox and spam folder. Try again in {}.",
-                span(En, waits.mail.max(Duration::from_secs(1)))
+                "A mail went to this address moments ago, or too many requests came from your network: look in your inbox and spam folder. Try again in {} (up to {} if your network sent many).",
+                span(En, waits.mail.max(Duration::from_secs(1))),
+                span(En, waits.address)
             );
         }
         (27, Reset, ZhCn) => {
             return format!(
-                "刚才已向此邮箱发送过邮件，或从您的网络发出的请求过多：请查看收件箱和垃圾邮件文件夹。请 {}后重试。",
-                span(ZhCn, waits.mail.max(Duration::from_secs(1)))
+                "刚才已向此邮箱发送过邮件，或从您的网络发出的请求过多：请查看收件箱和垃圾邮件文件夹。请 {}后重试（如果您的网络发出的请求很多，最多 {}）。",
+                span(ZhCn, waits.mail.max(Duration::from_secs(1))),
+                span(ZhCn, waits.address)
             );
         }
         (28, _, En) => {

@@ -202,6 +202,24 @@ impl NoticeError {
     }
 }
 
+/// An invisible formatting character: bidirectional controls (which can
+/// make a name read as something else, `ann\u{202e}txt.exe`), zero-width
+/// characters and the like. A name the gateway accepts (login, an old
+/// account's) may hold symbols or several scripts; none of these.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{061c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
 /// A time a notice names: `2026-11-27 06:15:42 UTC`.
 fn utc_second(unix_seconds: i64) -> Option<String> {
     let time = jiff::Timestamp::from_second(unix_seconds).ok()?;
@@ -246,8 +264,10 @@ impl Issuer {
                 }
             }
             Some(Notice::LoginLocked(_)) => {
-                let name = Username::parse_new(&request.username)
-                    .map_err(|_| NoticeError::Invalid("username"))?;
+                let name = Username::parse(&request.username)
+                    .ok()
+                    .filter(|name| !name.as_str().chars().any(is_invisible_format))
+                    .ok_or(NoticeError::Invalid("username"))?;
                 // A lock is a window of login attempts running for the
                 // name: its start is now, its end the counter's expiry,
                 // whatever the request says.
