@@ -163,16 +163,19 @@ wait_chat_up() { # metrics-command
 
 # The README's flow: a code, registration, check, login through the chat
 # server, a reset with a new code (after the resend cooldown), login with
-# the new password, and not with the old one.
-walk_flow() { # base-url code-command... (the command prints the code of $EMAIL)
-  local base=$1 code wait
+# the new password, and not with the old one; then the old desktop client's
+# reset without a code (28), whose link the verification service mails.
+walk_flow() { # base-url redis-command (runs redis-cli with its arguments)
+  local base=$1 redis=$2 code wait uuid
   shift
+  set -- "$redis" GET "$EMAIL"
   post "$base" /get_verification "{\"email\":\"$EMAIL\"}" 0
   code=$("$@")
   echo "   the code, from Redis: $code"
   [[ $code =~ ^[0-9]{6}$ ]]
   post "$base" /post_registration \
     "{\"username\":\"$USERNAME\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\",\"cpatcha\":\"$code\"}" 0
+  uuid=$(field uuid < "$work/answer")
   post "$base" /check_accountexists "{\"username\":\"$USERNAME\",\"email\":\"$EMAIL\"}" 0
   post "$base" /trylogin_server "{\"username\":\"$USERNAME\",\"password\":\"$PASSWORD\"}" 0
   [ "$(field port < "$work/answer")" = 8090 ] || { echo "   not the chat server's port"; return 1; }
@@ -192,6 +195,22 @@ walk_flow() { # base-url code-command... (the command prints the code of $EMAIL)
     "{\"username\":\"$USERNAME\",\"email\":\"$EMAIL\",\"password\":\"$NEW_PASSWORD\",\"cpatcha\":\"$code\"}" 0
   post "$base" /trylogin_server "{\"username\":\"$USERNAME\",\"password\":\"$NEW_PASSWORD\"}" 0
   post "$base" /trylogin_server "{\"username\":\"$USERNAME\",\"password\":\"$PASSWORD\"}" 13
+  # Without a code: nothing changes yet; after the answer the gateway holds
+  # the reset and has the verification service (SendAccountNotice) mail the
+  # link. A reset whose mail failed would be withdrawn at once: it must
+  # still be there a few seconds later.
+  post "$base" /reset_password \
+    "{\"username\":\"$USERNAME\",\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" 28
+  local deadline=$((SECONDS + 15))
+  until [ "$("$redis" EXISTS "pending_reset:$uuid")" = 1 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "   no pending reset after 15 s"; return 1; }
+    sleep 1
+  done
+  sleep 3
+  [ "$("$redis" EXISTS "pending_reset:$uuid")" = 1 ] || { echo "   the reset was withdrawn: its link was not mailed"; return 1; }
+  echo "   pending_reset:$uuid held, its link mailed"
+  post "$base" /pending_reset "{\"token\":\"$uuid.$(printf '0%.0s' {1..64})\"}" 9
+  post "$base" /trylogin_server "{\"username\":\"$USERNAME\",\"password\":\"$NEW_PASSWORD\"}" 0
 }
 
 # --- cleanup ---------------------------------------------------------------
@@ -417,7 +436,7 @@ compose_up() {
 gateway_port() { sed -n 's/^GATEWAY_PUBLISHED_PORT=//p' "$work/compose.env"; }
 compose_env_value() { sed -n "s/^$1=//p" "$work/compose.env"; }
 
-compose_code() { compose exec -T redis redis-cli GET "$EMAIL" 2>/dev/null | tr -d '\r'; }
+compose_redis() { compose exec -T redis redis-cli "$@" 2>/dev/null | tr -d '\r'; }
 
 # balance's /metrics, from inside its container (the port is not
 # published; the image has bash, no HTTP client).
@@ -433,7 +452,7 @@ compose_flow() {
     "$CHAT_IMAGE" balance:59900 chat-1 8090 >/dev/null
   wait_log "${PROJECT}_chat" '^registered as' 90
   wait_chat_up compose_balance_metrics
-  walk_flow "http://127.0.0.1:$(gateway_port)" compose_code
+  walk_flow "http://127.0.0.1:$(gateway_port)" compose_redis
 }
 
 compose_stop() {
@@ -536,14 +555,14 @@ kube_probes() {
 
 kube_balance_metrics() { curl -s "http://127.0.0.1:$(cat "$work/kube/metrics-port")/metrics"; }
 
-kube_code() { podman exec redis-redis redis-cli GET "$EMAIL" 2>/dev/null | tr -d '\r'; }
+kube_redis() { podman exec redis-redis redis-cli "$@" 2>/dev/null | tr -d '\r'; }
 
 kube_flow() {
   echo "a chat server pod, registering itself with gateway-balance-pod-0:59900"
   kube_play deploy/engine/kube-chat.yaml
   wait_log chat-server-chat '^registered as' 90
   wait_chat_up kube_balance_metrics
-  walk_flow "http://127.0.0.1:$(cat "$work/kube/gateway-port")" kube_code
+  walk_flow "http://127.0.0.1:$(cat "$work/kube/gateway-port")" kube_redis
 }
 
 kube_report() {

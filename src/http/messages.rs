@@ -208,13 +208,13 @@ pub fn message(status: Status, endpoint: Endpoint, locale: Locale, waits: &Waits
         }
         (28, _, En) => {
             return format!(
-                "Nothing is changed yet. If this username and e-mail address belong to one account, we mailed that address a link to confirm the new password: open it within {} and press \"Confirm the new password\".",
+                "Nothing is changed yet. If this username and e-mail address belong to one account, we mailed that address a link to confirm the new password: open it within {}, type the new password once more and press \"Confirm the new password\".",
                 span(En, waits.reset_link)
             );
         }
         (28, _, ZhCn) => {
             return format!(
-                "尚未做任何更改。如果此用户名和邮箱属于同一账户，我们已向该邮箱发送确认新密码的链接：请在 {}内打开并点击“确认新密码”。",
+                "尚未做任何更改。如果此用户名和邮箱属于同一账户，我们已向该邮箱发送确认新密码的链接：请在 {}内打开，再输入一次新密码并点击“确认新密码”。",
                 span(ZhCn, waits.reset_link)
             );
         }
