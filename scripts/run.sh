@@ -30,6 +30,8 @@ host = "127.0.0.1"
 port = $chat_stand_in_port
 TOML
 port=${GATEWAY_HTTP__PORT:-8080}
+# The links in reset-confirmation and lockout mails point at this gateway.
+export GATEWAY_MAIL__SITE_URL=${GATEWAY_MAIL__SITE_URL:-http://localhost:$port}
 cat <<TRY
 
 == try it (in another terminal, in $PWD):
@@ -39,6 +41,12 @@ CODE=\$(grep -h 'verification code is' target/demo/mail-outbox/*alice@example.co
 curl -s -XPOST localhost:$port/post_registration \\
      -d "{\"username\":\"alice\",\"email\":\"alice@example.com\",\"password\":\"Wonder-Land-42\",\"cpatcha\":\"\$CODE\"}"
 curl -s -XPOST localhost:$port/trylogin_server -d '{"username":"alice","password":"Wonder-Land-42"}'
+
+# forgot password, as the old desktop client asks (no code): 28, a link mailed
+curl -s -XPOST localhost:$port/reset_password -d '{"username":"alice","email":"alice@example.com","password":"Looking-Glass-77"}'
+TOKEN=\$(scripts/mail-link.py target/demo/mail-outbox alice@example.com)
+# open $GATEWAY_MAIL__SITE_URL/confirm#\$TOKEN in a browser, or:
+curl -s -XPOST localhost:$port/confirm_reset -d "{\"token\":\"\$TOKEN\",\"password\":\"Looking-Glass-77\"}"
 
 TRY
 if [ $# -eq 0 ]; then set -- --config "$demo/demo.toml"; fi

@@ -650,3 +650,78 @@ async fn a_mail_slower_than_the_deadline_keeps_its_reset_and_cooldown() {
         .await;
     assert_eq!(confirmed["error"], 0, "{confirmed}");
 }
+
+/// The README's curl flow reads the link from the `log` transport's outbox
+/// with `scripts/mail-link.py` (the text part is quoted-printable: a plain
+/// grep would cut the token where a line folds); the token it prints
+/// confirms the reset.
+#[actix_web::test]
+async fn the_readmes_script_reads_the_link_from_the_outbox() {
+    let outbox = std::env::temp_dir().join(crate::helpers::unique_name("outbox"));
+    let system = System::start_with(&[
+        ("GATEWAY_MAIL__TRANSPORT", "log".into()),
+        ("GATEWAY_MAIL__OUTBOX_DIR", outbox.display().to_string()),
+    ])
+    .await;
+    let (name, email) = ("vera", "vera@example.com");
+    let sent = system
+        .call("/get_verification", json!({"email": email}))
+        .await;
+    assert_eq!(sent["error"], 0);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/mail-link.py");
+    let read = |what: &str| {
+        let output = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&outbox)
+            .arg(email)
+            .output()
+            .expect("python3 runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            what.to_owned(),
+        )
+    };
+    // The code's mail has no link: the script says so.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&outbox).map_or(0, |dir| dir.count()) == 0 {
+        assert!(Instant::now() < deadline, "no mail in the outbox");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(read("no link yet").0, Some(1));
+    let code = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .find_map(|entry| {
+            let text = std::fs::read_to_string(entry.path()).ok()?;
+            text.lines()
+                .find_map(|line| line.strip_prefix("Your verification code is "))
+                .map(|code| code.trim().to_owned())
+        })
+        .expect("the code in the outbox");
+    let body = json!({"username": name, "email": email, "password": "Old-Password-Vera-1", "cpatcha": code});
+    assert_eq!(system.call("/post_registration", body).await["error"], 0);
+    let answer = system
+        .call("/reset_password", codeless(name, email, "Looking-Glass-77"))
+        .await;
+    assert_eq!(failed(&answer), 28);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let token = loop {
+        let (status, token, _) = read("the link");
+        if status == Some(0) {
+            break token;
+        }
+        assert!(Instant::now() < deadline, "no link in the outbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        gateway_server::domain::ResetToken::parse(&token).is_ok(),
+        "{token}"
+    );
+    let confirmed = system
+        .call("/confirm_reset", confirm(&token, "Looking-Glass-77"))
+        .await;
+    assert_eq!(confirmed["error"], 0, "{confirmed}");
+    assert_eq!(login(&system, name, "Looking-Glass-77").await, 6);
+    let _ = std::fs::remove_dir_all(outbox);
+}
