@@ -184,7 +184,9 @@ async function submit(event) {
 
 /** The confirmation link's token: what follows its `#`. */
 function linkToken() {
-  return decodeURIComponent(location.hash.slice(1));
+  const raw = location.hash.slice(1);
+  // A mangled link (a stray %) is sent as it is: the gateway says what is wrong.
+  try { return decodeURIComponent(raw); } catch { return raw; }
 }
 
 /** After a confirmation: the link is spent; it leaves the address bar and

@@ -286,6 +286,12 @@ impl Handler<ResetPassword> for AccountActor {
     }
 }
 
+/// A stored address we would mail, in its canonical spelling (a row of the
+/// old gateway may hold none, or one that is no address).
+fn mailable(stored: Option<&str>) -> Option<Email> {
+    Email::parse(stored?).ok()
+}
+
 /// The account a reset by confirmation mail is for, as stored.
 #[derive(Debug)]
 pub struct ResetTarget {
@@ -334,11 +340,10 @@ impl Handler<PrepareReset> for AccountActor {
                     // A row of the old gateway may hold an address we would
                     // not mail: then there is nobody to confirm.
                     let target = found.and_then(|row| {
-                        let email = Email::parse(row.email.as_deref()?).ok()?;
                         Some(ResetTarget {
                             uuid: row.uuid,
+                            email: mailable(row.email.as_deref())?,
                             username: row.username,
-                            email,
                         })
                     });
                     Ok((hash.into(), target))
@@ -419,10 +424,7 @@ impl Handler<FindAddress> for AccountActor {
                         adoption::find_credentials(conn, username).await
                     })
                     .await?;
-                    Ok(found.and_then(|row| {
-                        let email = Email::parse(row.email.as_deref()?).ok()?;
-                        Some((row.username, email))
-                    }))
+                    Ok(found.and_then(|row| Some((row.username, mailable(row.email.as_deref())?))))
                 })
             },
         )

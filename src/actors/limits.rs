@@ -1,7 +1,6 @@
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use std::collections::{HashMap, HashSet};
 
@@ -256,32 +255,6 @@ impl Handler<ReserveLogin> for LimitActor {
                         _ => Err(LimitError::Refused),
                     }
                 })
-            },
-        )
-    }
-}
-
-/// How long the login lock of `username` has left (`None`: no lock
-/// window runs).
-#[derive(Message)]
-#[rtype(result = "Result<Option<Duration>, LimitError>")]
-pub struct LoginLockLeft {
-    pub username: Username,
-}
-
-impl Handler<LoginLockLeft> for LimitActor {
-    type Result = ResponseFuture<Result<Option<Duration>, LimitError>>;
-
-    fn handle(&mut self, message: LoginLockLeft, ctx: &mut Context<Self>) -> Self::Result {
-        guarded(
-            self,
-            ctx,
-            |panicked| Err(panicked.into()),
-            |actor, _| {
-                let key =
-                    keys::login_attempts(&actor.settings.redis.key_prefix, &message.username.key());
-                let (redis, limit) = (actor.redis.clone(), actor.settings.redis.timeout());
-                Box::pin(async move { Ok(kv::time_left(&redis, limit, &key).await?) })
             },
         )
     }

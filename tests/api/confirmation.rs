@@ -725,3 +725,51 @@ async fn the_readmes_script_reads_the_link_from_the_outbox() {
     assert_eq!(login(&system, name, "Looking-Glass-77").await, 6);
     let _ = std::fs::remove_dir_all(outbox);
 }
+
+/// A client that sends its confirmation and walks away while the typed
+/// password waits to be checked (one hashing thread, busy with a burst of
+/// logins): the link, taken for the check, is put back (a wrong password)
+/// instead of being lost with the request.
+#[actix_web::test]
+async fn a_client_that_walks_away_mid_confirmation_leaves_the_link_usable() {
+    use tokio::io::AsyncWriteExt;
+    let system = System::start_with(&[("GATEWAY_SECURITY__HASH_THREADS", "1".into())]).await;
+    let (name, email) = ("wim", "wim@example.com");
+    register(&system, name, email, "Old-Password-Wim-1").await;
+    let answer = system
+        .call(
+            "/reset_password",
+            codeless(name, email, "Wim-New-Password-2"),
+        )
+        .await;
+    assert_eq!(failed(&answer), 28);
+    let token = link_token(&nth_mail(&system, email, 2).await.1);
+    // Logins of names that are no account: each costs a hash.
+    let names: Vec<String> = (0..40).map(|n| format!("nobody{n}")).collect();
+    let busy = names
+        .iter()
+        .map(|name| login(&system, name, "Wrong-Password-1"));
+    let walk_away = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let body = confirm(&token, "Not-The-Password-9").to_string();
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", system.gateway))
+            .await
+            .unwrap();
+        let request = format!(
+            "POST /confirm_reset HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // Gone before the answer: its check waits behind the logins.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(stream);
+    };
+    let (_, ()) = tokio::join!(futures_util::future::join_all(busy), walk_away);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = system.call("/pending_reset", json!({"token": token})).await;
+    assert_eq!(still["error"], 0, "the link was lost: {still}");
+    let confirmed = system
+        .call("/confirm_reset", confirm(&token, "Wim-New-Password-2"))
+        .await;
+    assert_eq!(confirmed["error"], 0, "{confirmed}");
+}

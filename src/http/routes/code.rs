@@ -35,6 +35,17 @@ pub(super) async fn spend_code<T>(
     outcome
 }
 
+/// An actor's answer, or why there was none, as text for a log line (for
+/// work done after the answer, whose failures only a log can tell).
+pub(super) fn settle<T, E: std::fmt::Display>(
+    answer: Result<Result<T, E>, actix::MailboxError>,
+) -> Result<T, String> {
+    match answer {
+        Ok(result) => result.map_err(|error| error.to_string()),
+        Err(error) => Err(format!("the actor did not answer: {error}")),
+    }
+}
+
 /// A reset that leaves the old chat token valid would leave whoever holds
 /// it logged in: every reset revokes it.
 pub(super) async fn revoke_chat_token(actors: &Actors, uuid: i32) -> Result<(), ApiError> {

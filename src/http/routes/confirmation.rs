@@ -17,7 +17,7 @@
 use actix_web::web::Data;
 use tonic::Code;
 
-use super::code::revoke_chat_token;
+use super::code::{revoke_chat_token, settle};
 use crate::actors::account::{MatchesPending, PrepareReset, ResetTarget, SetPasswordHash};
 use crate::actors::captcha::CaptchaError;
 use crate::actors::limits::ClearLogin;
@@ -25,7 +25,7 @@ use crate::actors::resets::{
     AccountNotice, ClaimResetMail, HoldReset, LookUpReset, RestoreReset, SendNotice, TakeReset,
     WithdrawReset,
 };
-use crate::actors::{ActorKind, Actors};
+use crate::actors::{ActorKind, Actors, Panicked};
 use crate::domain::{Locale, Password, ResetToken, Username};
 use crate::http::ApiError;
 use crate::http::body::{BodyRefused, RequestBody};
@@ -160,14 +160,6 @@ async fn withdrawn(actors: &Actors, uuid: i32, withdraw: WithdrawReset) {
     }
 }
 
-/// An actor's answer, or why there was none, for a log line.
-fn settle<T>(answer: Result<Result<T, CaptchaError>, actix::MailboxError>) -> Result<T, String> {
-    match answer {
-        Ok(result) => result.map_err(|error| error.to_string()),
-        Err(error) => Err(format!("captcha actor did not answer: {error}")),
-    }
-}
-
 /// `/pending_reset`: whose new password a confirmation link sets, without
 /// using it (the page shows it before its button is pressed).
 #[utoipa::path(
@@ -203,7 +195,9 @@ pub async fn pending_reset(
 /// `/confirm_reset`: sets the password a confirmation link holds (once),
 /// when the password typed again is that one; revokes the chat token and
 /// lifts a login lock. A wrong password (13) leaves the link as it was; so
-/// does a failure, for the rest of its life.
+/// does a failure, for the rest of its life. The work runs in a task of its
+/// own: a client that walks away once the link is taken must not leave it
+/// neither used nor put back.
 #[utoipa::path(
     post,
     path = "/confirm_reset",
@@ -222,6 +216,25 @@ pub async fn confirm_reset(
     let request: ConfirmRequest = decode(&body)?;
     let token = ResetToken::parse(&request.token)?;
     let password = Password::parse(request.password)?;
+    let actors = actors.into_inner();
+    actix_web::rt::spawn(async move { confirm(&actors, token, password).await })
+        .await
+        // Only a panic ends the task early: answered as the captcha
+        // actor's would be (8).
+        .map_err(|_| {
+            ApiError::Captcha(CaptchaError::Panicked(Panicked {
+                actor: ActorKind::Captcha,
+            }))
+        })?
+}
+
+/// Takes the reset of `token`, checks `password` against it, and sets it;
+/// puts the reset back on any failure.
+async fn confirm(
+    actors: &Actors,
+    token: ResetToken,
+    password: Password,
+) -> Result<Answer<ResetConfirmed>, ApiError> {
     let waiting = RequestGuard::default();
     let taken = actors
         .captcha
@@ -253,7 +266,7 @@ pub async fn confirm_reset(
             .send(set)
             .await
             .map_err(ApiError::gone(ActorKind::Account))??;
-        revoke_chat_token(&actors, uuid).await
+        revoke_chat_token(actors, uuid).await
     }
     .await;
     if let Err(error) = outcome {

@@ -1,14 +1,19 @@
+use std::time::Duration;
+
 use actix_web::web::Data;
+
+use super::code::settle;
 
 use crate::actors::account::{AccountError, Authenticate, FindAddress};
 use crate::actors::balance::AllocateChatServer;
-use crate::actors::limits::{ClearLogin, LoginLockLeft, ReserveLogin};
+use crate::actors::limits::{ClearLogin, ReserveLogin};
 use crate::actors::resets::{AccountNotice, SendNotice};
 use crate::actors::{ActorKind, Actors};
 use crate::domain::{Password, Username};
 use crate::http::ApiError;
 use crate::http::body::BodyRefused;
 use crate::http::body::RequestBody;
+use crate::http::messages::Waits;
 use crate::http::reply::{Answer, Answered, ChatServerAssigned, Succeeded};
 use crate::http::request::{LoginRequest, decode};
 use crate::security::password::RequestGuard;
@@ -31,6 +36,7 @@ use crate::security::password::RequestGuard;
 pub async fn try_login_server(
     body: RequestBody,
     actors: Data<Actors>,
+    waits: Data<Waits>,
 ) -> Result<Answer<ChatServerAssigned>, ApiError> {
     let request: LoginRequest = decode(&body)?;
     let username = Username::parse(&request.username)?;
@@ -57,7 +63,8 @@ pub async fn try_login_server(
         // answer (whether a mail goes out must not change its timing).
         let actors = actors.clone();
         let username = username.clone();
-        actix_web::rt::spawn(async move { mail_lock_notice(&actors, username).await });
+        let window = waits.login;
+        actix_web::rt::spawn(async move { mail_lock_notice(&actors, username, window).await });
     }
     let uuid = checked?;
     actors.limits.do_send(ClearLogin { username });
@@ -76,45 +83,30 @@ pub async fn try_login_server(
 }
 
 /// Mails the owner of `username` (if the name is an account's) that its
-/// sign-ins are refused from now until the lock window ends, with the
-/// reset page's link. Once per window: only the window's last allowed
-/// attempt, failed, calls this.
-async fn mail_lock_notice(actors: &Actors, username: Username) {
-    let found = actors
-        .account
-        .send(FindAddress {
-            username: username.clone(),
-        })
-        .await;
-    let (name, email) = match found {
-        Ok(Ok(Some(address))) => address,
-        Ok(Ok(None)) => return,
-        Ok(Err(error)) => return log::warn!("lockout notice: no address: {error}"),
+/// sign-ins are refused for now, with the reset page's link. Once per
+/// window: only the window's last allowed attempt, failed, calls this.
+/// The verification service states the lock's start and end from the
+/// name's login window in Redis; ours are what the settings say.
+async fn mail_lock_notice(actors: &Actors, username: Username, window: Duration) {
+    let (name, email) = match settle(actors.account.send(FindAddress { username }).await) {
+        Ok(Some(address)) => address,
+        Ok(None) => return,
         Err(error) => return log::warn!("lockout notice: no address: {error}"),
-    };
-    let left = match actors.limits.send(LoginLockLeft { username }).await {
-        Ok(Ok(Some(left))) => left,
-        // Cleared meanwhile (a reset, or a success racing this failure).
-        Ok(Ok(None)) => return,
-        Ok(Err(error)) => return log::warn!("lockout notice: lock unknown: {error}"),
-        Err(error) => return log::warn!("lockout notice: lock unknown: {error}"),
     };
     let started = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |now| now.as_secs());
-    let ends = started + left.as_millis().div_ceil(1000) as u64;
     let notice = SendNotice {
         email,
         username: name,
         locale: None,
         notice: AccountNotice::LoginLocked {
             started: started as i64,
-            ends: ends as i64,
+            ends: (started + window.as_secs()) as i64,
         },
     };
-    match actors.captcha.send(notice).await {
-        Ok(Ok(())) => log::info!("an account's sign-ins are paused: its owner was told"),
-        Ok(Err(error)) => log::warn!("lockout notice not mailed: {error}"),
+    match settle(actors.captcha.send(notice).await) {
+        Ok(()) => log::info!("an account's sign-ins are paused: its owner was told"),
         Err(error) => log::warn!("lockout notice not mailed: {error}"),
     }
 }
